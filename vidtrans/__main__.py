@@ -1,0 +1,7 @@
+"""`python -m vidtrans`."""
+
+import sys
+
+from vidtrans.cli import main
+
+sys.exit(main())

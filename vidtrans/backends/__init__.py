@@ -1,0 +1,1 @@
+"""Inference backends: torch, ONNX Runtime and TensorRT behind one interface (`base.Backend`)."""

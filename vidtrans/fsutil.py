@@ -1,0 +1,70 @@
+"""Safe file writing: temporary files renamed into place only once complete, and content hashes."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import secrets
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+from vidtrans.errors import OutputError
+
+
+def temporary_sibling(path: Path) -> Path:
+    """A hidden, unique path beside `path` with the same suffix (so formats chosen by extension still work)."""
+    token = f"{os.getpid()}-{secrets.token_hex(4)}"
+    return path.with_name(f".{path.stem}.partial-{token}{path.suffix}")
+
+
+def check_writable_target(path: Path, *, overwrite: bool) -> None:
+    """Refuse to replace an existing file without `overwrite`, and fail early when the folder is missing."""
+    if path.exists() and not overwrite:
+        raise OutputError(f"{path}: already exists (pass --overwrite to replace it)")
+    if not path.parent.is_dir():
+        raise OutputError(f"{path}: the folder {path.parent} does not exist")
+    if not os.access(path.parent, os.W_OK):
+        raise OutputError(f"{path}: the folder {path.parent} is not writable")
+
+
+@contextlib.contextmanager
+def atomic_path(path: Path) -> Iterator[Path]:
+    """Yield a temporary path to write; on success it is renamed to `path`, on any error it is removed."""
+    path = Path(path)
+    temporary = temporary_sibling(path)
+    try:
+        yield temporary
+        if not temporary.exists():
+            raise OutputError(f"{path}: nothing was written")
+        os.replace(temporary, path)
+    except BaseException:
+        if temporary.is_dir():
+            shutil.rmtree(temporary, ignore_errors=True)
+        else:
+            temporary.unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write `data` to `path` so that the file appears only when complete."""
+    with atomic_path(Path(path)) as temporary:
+        with open(temporary, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write UTF-8 `text` to `path` so that the file appears only when complete."""
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def sha256_file(path: Path, *, chunk_size: int = 1 << 20) -> str:
+    """The hex SHA-256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(chunk_size):
+            digest.update(chunk)
+    return digest.hexdigest()

@@ -1,0 +1,82 @@
+"""Reading, writing and finding still images (RGB uint8 arrays), with clear errors."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from vidtrans.errors import InputError, OutputError
+from vidtrans.fsutil import atomic_path
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
+
+
+def is_image_file(path: Path) -> bool:
+    """Whether `path` has one of the image extensions vidtrans reads."""
+    return path.suffix.lower() in IMAGE_EXTENSIONS
+
+
+def list_images(folder: Path, *, recursive: bool = True) -> list[Path]:
+    """Image files under `folder`, sorted by path; hidden files and folders are skipped."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise InputError(f"{folder}: no such folder")
+    found: list[Path] = []
+    for root, dirs, files in os.walk(folder):
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".")) if recursive else []
+        found += [Path(root) / f for f in files if not f.startswith(".") and is_image_file(Path(f))]
+    return sorted(found)
+
+
+def read_image(path: Path) -> np.ndarray:
+    """Decode an image file to RGB uint8 (H, W, 3); grey, alpha and 16-bit images are converted."""
+    path = Path(path)
+    try:
+        data = np.fromfile(path, dtype=np.uint8)
+    except OSError as error:
+        raise InputError(f"{path}: cannot read ({error.strerror or error})") from None
+    image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
+    if image is None:
+        raise InputError(f"{path}: not a readable image (empty, truncated or an unsupported format)")
+    if image.dtype == np.uint16:
+        image = (image / 257.0 + 0.5).astype(np.uint8)
+    elif image.dtype != np.uint8:
+        raise InputError(f"{path}: unsupported pixel type {image.dtype}")
+    if image.ndim == 2:
+        return cv2.cvtColor(image, cv2.COLOR_GRAY2RGB)
+    if image.shape[2] == 4:
+        return cv2.cvtColor(image, cv2.COLOR_BGRA2RGB)
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+def encode_image(rgb: np.ndarray, suffix: str, *, quality: int = 95) -> bytes:
+    """Encode RGB uint8 (H, W, 3) as PNG, JPEG or WebP bytes (`quality` applies to JPEG and WebP)."""
+    if rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3:
+        raise ValueError(f"expected an RGB uint8 (H, W, 3) image; got {rgb.dtype} {rgb.shape}")
+    suffix = suffix.lower()
+    params: list[int] = []
+    if suffix in (".jpg", ".jpeg"):
+        params = [cv2.IMWRITE_JPEG_QUALITY, int(quality)]
+    elif suffix == ".webp":
+        params = [cv2.IMWRITE_WEBP_QUALITY, int(quality)]
+    elif suffix not in (".png", ".bmp"):
+        raise ValueError(f"image format must be one of png, jpg, webp, bmp; got {suffix!r}")
+    ok, encoded = cv2.imencode(suffix, cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), params)
+    if not ok:
+        raise ValueError(f"OpenCV could not encode a {rgb.shape[1]}x{rgb.shape[0]} image as {suffix}")
+    return encoded.tobytes()
+
+
+def write_image(path: Path, rgb: np.ndarray, *, quality: int = 95) -> None:
+    """Write an RGB image; the format follows the suffix, and the file appears only once complete."""
+    path = Path(path)
+    data = encode_image(rgb, path.suffix, quality=quality)
+    try:
+        with atomic_path(path) as temporary:
+            temporary.write_bytes(data)
+    except OSError as error:
+        raise OutputError(f"{path}: cannot write ({error.strerror or error})") from None

@@ -1,0 +1,94 @@
+"""Importing official CycleGAN / pix2pix `.pth` checkpoints into model directories, without unpickling code."""
+
+from __future__ import annotations
+
+import dataclasses
+import pickle
+import re
+from collections.abc import Mapping
+from pathlib import Path
+
+import torch
+
+from vidtrans.errors import InputError, ModelError
+from vidtrans.fsutil import sha256_file
+from vidtrans.modeldir import ModelDirectory, ModelInfo, load_state_dict_checked, save_model
+from vidtrans.networks import GeneratorConfig, build_generator, generator_config
+from vidtrans.networks.config import GeneratorArch, Norm
+from vidtrans.registry import user_model_path
+
+_STATS = ("running_mean", "running_var", "num_batches_tracked")
+
+
+def read_checkpoint(path: Path) -> dict[str, torch.Tensor]:
+    """Read a `.pth` state dict with `torch.load(weights_only=True)`; refuse anything that needs more."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: no such file")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as error:
+        first_line = str(error).strip().splitlines()[0] if str(error).strip() else "unsupported object"
+        raise ModelError(f"{path}: refusing to load: the file holds objects that need arbitrary unpickling "
+                         f"(only plain state dicts of tensors are accepted; {first_line})") from None
+    except (RuntimeError, EOFError, OSError, ValueError) as error:
+        raise ModelError(f"{path}: not a readable PyTorch checkpoint ({error})") from None
+    if isinstance(state, Mapping) and "state_dict" in state and isinstance(state["state_dict"], Mapping):
+        state = state["state_dict"]
+    if not isinstance(state, Mapping) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise ModelError(f"{path}: not a state dict of tensors")
+    return {str(k).removeprefix("module."): v for k, v in state.items()}
+
+
+def infer_generator_config(state: Mapping[str, torch.Tensor], *, arch: GeneratorArch | None = None,
+                           norm: Norm | None = None) -> GeneratorConfig:
+    """Work out the generator architecture from the checkpoint's keys, unless `arch`/`norm` say it."""
+    if "model.1.weight" in state:
+        blocks = {int(m.group(1)) for k in state if (m := re.match(r"model\.(\d+)\.conv_block\.", k))}
+        inferred_arch = "resnet_9blocks" if len(blocks) == 9 else "resnet_6blocks" if len(blocks) == 6 else None
+        ngf = int(state["model.1.weight"].shape[0])
+        has_bias = "model.1.bias" in state
+        channels = (int(state["model.1.weight"].shape[1]), int(state["model.26.weight"].shape[0])
+                    if "model.26.weight" in state else 3)
+    elif "model.model.0.weight" in state:
+        depth = max(k.count("model.") for k in state) - 1
+        inferred_arch = {8: "unet_256", 7: "unet_128"}.get(depth)
+        ngf = int(state["model.model.0.weight"].shape[0])
+        has_bias = "model.model.0.bias" in state
+        channels = (int(state["model.model.0.weight"].shape[1]), 3)
+    else:
+        raise ModelError("the checkpoint's keys match neither the ResNet nor the U-Net generator layout "
+                         f"(first keys: {', '.join(list(state)[:3])})")
+    chosen = arch or inferred_arch
+    if chosen is None:
+        raise ModelError("cannot tell the architecture from the checkpoint; pass --arch")
+    chosen_norm = norm or ("instance" if has_bias else "batch")
+    return generator_config(chosen, ngf=ngf, norm=chosen_norm, in_channels=channels[0], out_channels=channels[1])
+
+
+def clean_state_dict(state: Mapping[str, torch.Tensor], config: GeneratorConfig) -> dict[str, torch.Tensor]:
+    """Drop stray normalisation statistics that the architecture has no place for (old InstanceNorm files)."""
+    if config.norm == "batch":
+        return dict(state)
+    return {k: v for k, v in state.items() if not k.endswith(_STATS)}
+
+
+def import_checkpoint(path: Path, *, name: str, arch: GeneratorArch | None = None, norm: Norm | None = None,
+                      source_domain: str = "A", target_domain: str = "B", dropout: bool = False,
+                      destination: Path | None = None, overwrite: bool = False) -> ModelDirectory:
+    """Convert an official generator checkpoint into a model directory (registered under `name` by default)."""
+    path = Path(path)
+    state = read_checkpoint(path)
+    config = infer_generator_config(state, arch=arch, norm=norm)
+    if dropout:
+        config = dataclasses.replace(config, dropout=True)
+    state = clean_state_dict(state, config)
+    generator = build_generator(config)
+    load_state_dict_checked(generator, state, source=path)
+    info = ModelInfo(
+        name=name, generator=config, source_domain=source_domain, target_domain=target_domain,
+        training_size=(256, 256),
+        description=f"imported from {path.name}",
+        provenance={"imported_from": path.name, "source_sha256": sha256_file(path)},
+    )
+    return save_model(destination or user_model_path(name), info, generator, overwrite=overwrite)
