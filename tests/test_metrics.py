@@ -12,6 +12,7 @@ import torch
 from vidtrans.errors import ModelError
 from vidtrans.fid import (
     compute_fid_kid,
+    feature_statistics,
     frechet_distance,
     inception_features,
     kernel_inception_distance,
@@ -228,6 +229,30 @@ def test_kid_is_deterministic_and_shrinks_subset_size() -> None:
 _TORCHVISION_INCEPTION_1008_NO_AUX_PARAMS = 27_161_264 - 3_326_696 + 16_392
 
 
+def test_fid_blocks_pool_branches() -> None:
+    # pytorch-fid's patches: A/C/E_1 average-pool without counting the zero padding,
+    # E_2 max-pools. Capture what each block feeds its branch_pool convolution.
+    model = InceptionFeatures()
+    x = torch.rand(1, 1280, 5, 5)
+    cases = [
+        (model.Mixed_5b, x[:, :192], "avg"),
+        (model.Mixed_6b, x[:, :768], "avg"),
+        (model.Mixed_7b, x, "avg"),
+        (model.Mixed_7c, torch.rand(1, 2048, 5, 5), "max"),
+    ]
+    for block, inp, kind in cases:
+        seen: list[torch.Tensor] = []
+        handle = block.branch_pool.register_forward_hook(lambda m, args, out: seen.append(args[0]))
+        with torch.no_grad():
+            block(inp)
+        handle.remove()
+        if kind == "avg":
+            expected = torch.nn.functional.avg_pool2d(inp, 3, 1, 1, count_include_pad=False)
+        else:
+            expected = torch.nn.functional.max_pool2d(inp, 3, 1, 1)
+        assert torch.allclose(seen[0], expected)
+
+
 @pytest.fixture(scope="module")
 def saved_inception(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
     torch.manual_seed(0)
@@ -257,7 +282,8 @@ def test_load_fid_inception_gives_2048_features(saved_inception: tuple[Path, dic
     path, state = saved_inception
     model = load_fid_inception(path)
     assert not model.training
-    assert torch.equal(model.Mixed_7c.branch_pool.conv.weight, state["Mixed_7c.branch_pool.conv.weight"])
+    loaded = model.Mixed_7c.branch_pool.conv.weight
+    assert torch.equal(loaded, state["Mixed_7c.branch_pool.conv.weight"])
     images = torch.rand(2, 3, 64, 64)
     with torch.inference_mode():
         feats = model(images)
@@ -339,3 +365,13 @@ def test_compute_fid_kid_streams_batches() -> None:
     assert feats == pytest.approx(expected, abs=1e-2)
     with pytest.raises(ValueError, match="image 1"):
         compute_fid_kid([dark[0], dark[1].astype(np.float32)], dark, model=model)
+
+
+def test_feature_statistics_match_numpy() -> None:
+    feats = np.random.default_rng(12).standard_normal((50, 6)).astype(np.float32)
+    mu, sigma = feature_statistics(feats)
+    assert mu.dtype == np.float64 and sigma.shape == (6, 6)
+    assert mu == pytest.approx(feats.astype(np.float64).mean(axis=0))
+    assert sigma == pytest.approx(np.cov(feats.astype(np.float64), rowvar=False))
+    with pytest.raises(ValueError, match="N >= 2"):
+        feature_statistics(feats[:1])

@@ -1,4 +1,7 @@
-"""Set-level metrics on Inception features: FID (Heusel et al. 2017) and KID (Binkowski et al. 2018)."""
+"""Set-level metrics on Inception features.
+
+FID (Heusel et al. 2017) and KID (Binkowski et al. 2018).
+"""
 
 from __future__ import annotations
 
@@ -61,7 +64,7 @@ def frechet_distance(
 
 
 def feature_statistics(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Mean and unbiased covariance (float64) of ``[N, d]`` features, as pytorch-fid computes them."""
+    """Mean and unbiased covariance (float64) of ``[N, d]`` features, as in pytorch-fid."""
     feats = np.asarray(features, dtype=np.float64)
     if feats.ndim != 2 or feats.shape[0] < 2:
         raise ValueError(f"expected features of shape [N >= 2, d], got {feats.shape}")
@@ -101,7 +104,9 @@ def kernel_inception_distance(
         raise ValueError(f"need subsets >= 1 and subset_size >= 2, got {subsets} and {subset_size}")
     m = min(subset_size, x.shape[0], y.shape[0])
     if m < 2:
-        raise ValueError(f"KID needs at least 2 feature rows per set, got {x.shape[0]} and {y.shape[0]}")
+        raise ValueError(
+            f"KID needs at least 2 feature rows per set, got {x.shape[0]} and {y.shape[0]}"
+        )
     rng = np.random.default_rng(seed)
     values = np.array(
         [
@@ -117,10 +122,17 @@ def kernel_inception_distance(
 
 def _image_tensor(image: np.ndarray, index: int, device: torch.device) -> torch.Tensor:
     """A uint8 (H, W, 3) image as a [3, 299, 299] float tensor in [0, 1] on ``device``."""
-    if not isinstance(image, np.ndarray) or image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
+    if not (
+        isinstance(image, np.ndarray)
+        and image.dtype == np.uint8
+        and image.ndim == 3
+        and image.shape[2] == 3
+    ):
         shape = getattr(image, "shape", None)
         dtype = getattr(image, "dtype", type(image).__name__)
-        raise ValueError(f"image {index}: expected a uint8 RGB array (H, W, 3), got {shape} {dtype}")
+        raise ValueError(
+            f"image {index}: expected a uint8 RGB array (H, W, 3), got {shape} {dtype}"
+        )
     t = torch.from_numpy(np.ascontiguousarray(image)).to(device).permute(2, 0, 1).float() / 255.0
     return F.interpolate(
         t[None], size=(INPUT_SIZE, INPUT_SIZE), mode="bilinear", align_corners=False

@@ -174,7 +174,7 @@ class FIDInceptionE_1(_InceptionE):  # noqa: N801 - pytorch-fid's block name
 
 
 class FIDInceptionE_2(_InceptionE):  # noqa: N801 - pytorch-fid's block name
-    """Second 8x8 block: the FID graph max-pools here (TensorFlow's graph differs from the paper)."""
+    """Second 8x8 block: the FID graph max-pools here, unlike the paper's average pool."""
 
     def _pool(self, x: Tensor) -> Tensor:
         return F.max_pool2d(x, kernel_size=3, stride=1, padding=1)
@@ -217,7 +217,9 @@ class InceptionFeatures(nn.Module):
             raise ValueError(f"expected images of shape [N, 3, H, W], got {list(images.shape)}")
         x = images
         if x.shape[-2:] != (INPUT_SIZE, INPUT_SIZE):
-            x = F.interpolate(x, size=(INPUT_SIZE, INPUT_SIZE), mode="bilinear", align_corners=False)
+            x = F.interpolate(
+                x, size=(INPUT_SIZE, INPUT_SIZE), mode="bilinear", align_corners=False
+            )
         x = 2 * x - 1
         x = self.Conv2d_2b_3x3(self.Conv2d_2a_3x3(self.Conv2d_1a_3x3(x)))
         x = F.max_pool2d(x, kernel_size=3, stride=2)

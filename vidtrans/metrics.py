@@ -107,7 +107,8 @@ def mean_pair_metrics(
     unknown = [m for m in metrics if m not in _PAIR_METRICS]
     if unknown or not metrics:
         raise ValueError(
-            f"metrics must be a non-empty selection of {', '.join(_PAIR_METRICS)}; got {list(metrics)}"
+            f"metrics must be a non-empty selection of {', '.join(_PAIR_METRICS)}; "
+            f"got {list(metrics)}"
         )
     funcs = {"psnr": psnr, "ssim": ssim, "l1": l1}
     totals = dict.fromkeys(metrics, 0.0)

@@ -1,0 +1,118 @@
+"""Model directories: save/load round trips and validation errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import save_file
+
+from vidtrans.errors import ModelError, OutputError
+from vidtrans.modeldir import ModelInfo, open_model, save_model
+from vidtrans.networks import ResnetGeneratorConfig, UnetGeneratorConfig, build_generator, init_weights
+
+TINY = ResnetGeneratorConfig(ngf=8, n_blocks=2)
+
+
+def _tiny_generator(config=TINY, seed: int = 0) -> torch.nn.Module:
+    torch.manual_seed(seed)
+    return init_weights(build_generator(config)).eval()
+
+
+def test_round_trip_gives_the_same_outputs(tmp_path: Path) -> None:
+    generator, inverse = _tiny_generator(seed=1), _tiny_generator(seed=2)
+    info = ModelInfo(name="tiny", generator=TINY, source_domain="game", target_domain="real", has_inverse=True,
+                     training_size=(64, 32), provenance={"run": "runs/tiny"})
+    saved = save_model(tmp_path / "tiny", info, generator, inverse)
+    loaded = open_model(tmp_path / "tiny")
+    assert loaded.info.generator == TINY
+    assert (loaded.info.source_domain, loaded.info.target_domain) == ("game", "real")
+    assert loaded.info.training_size == (64, 32)
+    assert loaded.sha256 == saved.sha256
+    batch = torch.rand(2, 3, 32, 48) * 2 - 1
+    with torch.no_grad():
+        assert torch.equal(loaded.load_generator()(batch), generator(batch))
+        assert torch.equal(loaded.load_generator(inverse=True)(batch), inverse(batch))
+
+
+def test_unet_with_batch_norm_round_trip(tmp_path: Path) -> None:
+    config = UnetGeneratorConfig(ngf=4, num_downs=5)
+    generator = _tiny_generator(config)
+    generator.train()(torch.rand(2, 3, 32, 32))  # give batch norm non-trivial running stats
+    generator.eval()
+    save_model(tmp_path / "u", ModelInfo(name="u", generator=config), generator)
+    batch = torch.rand(1, 3, 64, 32)
+    with torch.no_grad():
+        assert torch.equal(open_model(tmp_path / "u").load_generator()(batch), generator(batch))
+
+
+def test_refuses_to_overwrite_without_permission(tmp_path: Path) -> None:
+    info = ModelInfo(name="m", generator=TINY)
+    save_model(tmp_path / "m", info, _tiny_generator())
+    with pytest.raises(OutputError, match="already exists"):
+        save_model(tmp_path / "m", info, _tiny_generator())
+    replaced = save_model(tmp_path / "m", info, _tiny_generator(seed=5), overwrite=True)
+    assert replaced.sha256["generator"] != ""
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m"]  # no staging folders left behind
+
+
+def test_inverse_flag_must_match(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="has_inverse"):
+        save_model(tmp_path / "m", ModelInfo(name="m", generator=TINY), _tiny_generator(), _tiny_generator())
+
+
+def test_missing_files_are_named(tmp_path: Path) -> None:
+    with pytest.raises(ModelError, match="no such folder"):
+        open_model(tmp_path / "nothing")
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "notes.txt").write_text("hi")
+    with pytest.raises(ModelError, match=r"missing model.json \(it holds: notes.txt\)"):
+        open_model(tmp_path / "empty")
+    save_model(tmp_path / "m", ModelInfo(name="m", generator=TINY), _tiny_generator())
+    (tmp_path / "m" / "generator.safetensors").unlink()
+    with pytest.raises(ModelError, match="missing generator.safetensors"):
+        open_model(tmp_path / "m")
+
+
+def test_unknown_format_version(tmp_path: Path) -> None:
+    model = save_model(tmp_path / "m", ModelInfo(name="m", generator=TINY), _tiny_generator())
+    doc = json.loads((model.path / "model.json").read_text())
+    doc["format_version"] = 99
+    (model.path / "model.json").write_text(json.dumps(doc))
+    with pytest.raises(ModelError, match="unknown format version 99"):
+        open_model(model.path)
+    (model.path / "model.json").write_text("{not json")
+    with pytest.raises(ModelError, match="not valid JSON"):
+        open_model(model.path)
+
+
+def test_weights_that_do_not_match_the_architecture_name_the_keys(tmp_path: Path) -> None:
+    model = save_model(tmp_path / "m", ModelInfo(name="m", generator=TINY), _tiny_generator())
+    state = dict(_tiny_generator().state_dict())
+    del state["model.1.weight"]
+    state["model.99.weight"] = torch.zeros(1)
+    state["model.4.weight"] = torch.zeros(3, 3)
+    save_file(state, str(model.weights_path()))
+    with pytest.raises(ModelError, match="sha256 does not match"):
+        model.load_generator()
+    with pytest.raises(ModelError) as error:
+        model.load_generator(verify=False)
+    message = str(error.value)
+    assert "missing: model.1.weight" in message
+    assert "unexpected: model.99.weight" in message
+    assert "wrong shape: model.4.weight (3, 3)" in message
+
+
+def test_corrupt_weights_are_reported(tmp_path: Path) -> None:
+    model = save_model(tmp_path / "m", ModelInfo(name="m", generator=TINY), _tiny_generator())
+    model.weights_path().write_bytes(b"garbage")
+    with pytest.raises(ModelError, match="not a readable safetensors file"):
+        model.load_generator(verify=False)
+
+
+def test_no_inverse_generator(tmp_path: Path) -> None:
+    model = save_model(tmp_path / "m", ModelInfo(name="m", generator=TINY), _tiny_generator())
+    with pytest.raises(ModelError, match="no inverse generator"):
+        model.load_generator(inverse=True)
