@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -30,29 +31,23 @@ class Camera:
     width: int
     height: int
 
+    @cached_property
+    def rotation(self) -> np.ndarray:
+        """3x3 matrix taking world directions to camera directions."""
+        c, s = math.cos(self.yaw), math.sin(self.yaw)
+        return np.array([[c, 0.0, -s], [0.0, -1.0, 0.0], [s, 0.0, c]])
+
     def to_camera(self, points: np.ndarray) -> np.ndarray:
         """World points (N, 3) to camera coordinates (N, 3)."""
-        c, s = math.cos(self.yaw), math.sin(self.yaw)
-        d = np.asarray(points, dtype=np.float64) - self.position
-        return np.stack([d[:, 0] * c - d[:, 2] * s, -d[:, 1], d[:, 0] * s + d[:, 2] * c], axis=1)
+        return (np.asarray(points, dtype=np.float64) - self.position) @ self.rotation.T
 
     def direction_to_camera(self, vectors: np.ndarray) -> np.ndarray:
         """World directions (N, 3) to camera coordinates (N, 3) (rotation only)."""
-        c, s = math.cos(self.yaw), math.sin(self.yaw)
-        v = np.asarray(vectors, dtype=np.float64)
-        return np.stack([v[:, 0] * c - v[:, 2] * s, -v[:, 1], v[:, 0] * s + v[:, 2] * c], axis=1)
+        return np.asarray(vectors, dtype=np.float64) @ self.rotation.T
 
     def project(self, points: np.ndarray) -> np.ndarray:
         """Camera points (N, 3) with z > 0 to pixel coordinates (N, 2)."""
-        return np.stack([self.cx + self.focal * points[:, 0] / points[:, 2],
-                         self.cy + self.focal * points[:, 1] / points[:, 2]], axis=1)
-
-    def rays(self) -> np.ndarray:
-        """(H, W, 3) float32 ray directions through pixel centres, with z = 1."""
-        xs = (np.arange(self.width, dtype=np.float32) + 0.5 - self.cx) / self.focal
-        ys = (np.arange(self.height, dtype=np.float32) + 0.5 - self.cy) / self.focal
-        rx, ry = np.meshgrid(xs, ys)
-        return np.stack([rx, ry, np.ones_like(rx)], axis=-1)
+        return points[:, :2] * (self.focal / points[:, 2:3]) + (self.cx, self.cy)
 
 
 def camera_at(layout: SceneLayout, time: float, width: int, height: int) -> Camera:

@@ -15,22 +15,23 @@ from .palette import Material, Surface
 from .raster import Canvas, Plane, Raster
 from .things import Billboard, Box, Plate, Thing, things_between
 
-GROUND_DISTANCE = 260.0  # m of ground drawn ahead
-_OBJECT_DISTANCE = 220.0  # m to the farthest drawn building
-_SMALL_DISTANCE = 120.0  # m to the farthest drawn small object
-_SAMPLES = np.concatenate(([-6.0, -1.0], np.geomspace(1.0, GROUND_DISTANCE, 40)))  # ground rows, m ahead
+_GROUND_DISTANCE = 260.0  # m of ground drawn ahead
+_LANDMARK_DISTANCE = 220.0  # m to the farthest drawn landmark (building)
+_SMALL_DISTANCE = 120.0  # m to the farthest drawn other object
+_SAMPLES = np.concatenate(([-6.0, -1.0], np.geomspace(1.0, _GROUND_DISTANCE, 40)))  # ground rows, m ahead
 _DASH, _DASH_PERIOD, _DASH_DISTANCE = 3.0, 9.0, 120.0
 _TEXTURE_TILE = 64.0  # ground texture origin snaps to this grid so it stays fixed in the world
 
-# Box faces as corner indices (corner = 4 * across + 2 * up + along, each 0 or 1), with the
-# face's outward normal, texture origin corner, u axis and v axis (axes: 0 across, 1 up, 2 along).
+# Box faces: corner indices (corner = 4 * across + 2 * up + along, each 0 or 1), the axis the
+# outward normal lies on and its sign, the texture origin corner, and the u and v axes
+# (axes: 0 across, 1 up, 2 along).
 _FACES = (
-    ((4, 5, 7, 6), (1, 0, 0), 4, 2, 1),
-    ((0, 1, 3, 2), (-1, 0, 0), 0, 2, 1),
-    ((1, 3, 7, 5), (0, 0, 1), 1, 0, 1),
-    ((0, 2, 6, 4), (0, 0, -1), 0, 0, 1),
-    ((2, 3, 7, 6), (0, 1, 0), 2, 0, 2),
-    ((0, 1, 5, 4), (0, -1, 0), 0, 0, 2),
+    ((4, 5, 7, 6), 0, 1, 4, 2, 1),
+    ((0, 1, 3, 2), 0, -1, 0, 2, 1),
+    ((1, 3, 7, 5), 2, 1, 1, 0, 1),
+    ((0, 2, 6, 4), 2, -1, 0, 0, 1),
+    ((2, 3, 7, 6), 1, 1, 2, 0, 2),
+    ((0, 1, 5, 4), 1, -1, 0, 0, 2),
 )
 _CORNERS = np.array([(a, u, g) for a in (0, 1) for u in (0, 1) for g in (0, 1)], dtype=np.float64)
 _GROUND_SURFACES = {
@@ -120,17 +121,21 @@ def _draw_box(f: _Frame, box: Box) -> None:
     axes = np.array([(c, 0.0, -s), (0.0, 1.0, 0.0), (s, 0.0, c)])  # across, up, along (world)
     cam_axes = f.camera.direction_to_camera(axes)
     cam_corners = f.camera.to_camera(corners)
-    eye = np.array(f.camera.position)
-    sizes = (box.size[0], box.size[1], box.size[2])
-    for index, sign, origin, u, v in _FACES:
-        normal = np.asarray(sign, dtype=np.float64) @ axes
-        centre = corners[list(index)].mean(axis=0)
-        if np.dot(normal, eye - centre) <= 0:
+    pixels = f.canvas.to_pixels(cam_corners) if cam_corners[:, 2].min() >= NEAR else None
+    eye = axes @ (np.array(f.camera.position) - box.base)  # the camera in box coordinates
+    w, h, length = box.size
+    low, high = (-w / 2, 0.0, -length / 2), (w / 2, h, length / 2)
+    for index, axis, sign, origin, u, v in _FACES:
+        if not (eye[axis] > high[axis] if sign > 0 else eye[axis] < low[axis]):
             continue
-        surface = box.top if box.top is not None and sign[1] == 1 else box.surface
-        plane = Plane(normal=np.asarray(sign, dtype=np.float64) @ cam_axes, origin=cam_corners[origin],
-                      u_axis=cam_axes[u], v_axis=cam_axes[v], extent=(sizes[u], sizes[v]))
-        f.canvas.fill(cam_corners[list(index)], surface, plane, f.light(normal))
+        surface = box.top if box.top is not None and axis == 1 and sign > 0 else box.surface
+        plane = Plane(normal=sign * cam_axes[axis], origin=cam_corners[origin], u_axis=cam_axes[u],
+                      v_axis=cam_axes[v], extent=(box.size[u], box.size[v]))
+        light = f.light(sign * axes[axis])
+        if pixels is not None:
+            f.canvas.fill_pixels(pixels[list(index)], surface, plane, light)
+        else:
+            f.canvas.fill(cam_corners[list(index)], surface, plane, light)
 
 
 def _draw_billboard(f: _Frame, board: Billboard) -> None:
@@ -181,9 +186,8 @@ def _draw_shadow(f: _Frame, thing: Thing) -> None:
     if thing.shadow == "contact":
         f.canvas.shadow(f.camera.to_camera(_footprint_corners(thing, 0.25)), 0.55)
     elif thing.shadow == "cast":
-        sun = f.sun
         reach = thing.height / max(math.tan(f.layout.daylight.sun_elevation), 0.2)
-        horizontal = np.array([sun[0], 0.0, sun[2]]) / max(math.hypot(sun[0], sun[2]), 1e-6)
+        horizontal = np.array([f.sun[0], 0.0, f.sun[2]]) / max(math.hypot(f.sun[0], f.sun[2]), 1e-6)
         base = _footprint_corners(thing, 0.0)
         points = np.concatenate([base, base - reach * horizontal])[:, [0, 2]].astype(np.float32)
         hull = cv2.convexHull(points).reshape(-1, 2).astype(np.float64)
@@ -203,7 +207,7 @@ def _sort_key(camera: Camera, things: list[Thing]) -> tuple[np.ndarray, np.ndarr
 
 def _visible(camera: Camera, thing: Thing, distance: float, centre: np.ndarray) -> bool:
     radius = math.hypot(thing.footprint[2], thing.footprint[3]) + 1.0
-    limit = _OBJECT_DISTANCE if thing.shadow == "cast" else _SMALL_DISTANCE
+    limit = _LANDMARK_DISTANCE if thing.landmark else _SMALL_DISTANCE
     if distance > limit or centre[2] + radius < NEAR:
         return False
     return abs(centre[0]) - radius <= max(centre[2], 0.0) * camera.width / (2 * camera.focal) + 1.0
@@ -216,7 +220,7 @@ def draw_scene(layout: SceneLayout, camera: Camera, time: float) -> Raster:
     f = _Frame(layout, camera, canvas)
     _draw_ground(f)
     cz = camera.position[2]
-    things = things_between(layout, cz - 20.0, cz + _OBJECT_DISTANCE, time)
+    things = things_between(layout, cz - 20.0, cz + _LANDMARK_DISTANCE, time)
     distance, centre = _sort_key(camera, things)
     for i in np.argsort(-distance, kind="stable"):
         thing = things[i]

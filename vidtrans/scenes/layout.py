@@ -12,7 +12,7 @@ from functools import lru_cache
 
 import numpy as np
 
-RGB = tuple[int, int, int]
+from .palette import RGB
 
 
 @dataclass(frozen=True)

@@ -8,12 +8,13 @@ the same lookup, so the images and the labels always agree.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import cv2
 import numpy as np
 
 from .camera import Camera, clip_near
-from .palette import Material, Surface
+from .palette import Surface
 
 _SHIFT = 4  # fractional bits of the pixel coordinates given to cv2.fillPoly
 _MAX_SURFACES = 65535
@@ -40,8 +41,7 @@ class Raster:
     real: np.ndarray  # (S, 3) float32, 0..255
     material: np.ndarray  # (S,) uint8
     light: np.ndarray  # (S,) float32, cosine between the normal and the sun (>= 0)
-    plane: np.ndarray  # (S, 4) float32: normal, offset (camera space)
-    texture: np.ndarray  # (S, 3, 3) float32: origin, u axis, v axis (camera space)
+    geometry: np.ndarray  # (12, S) float32, camera space: normal (3), offset, u axis (3), origin.u, v axis (3), origin.v
     extent: np.ndarray  # (S, 2) float32
     shadows: tuple[tuple[np.ndarray, float], ...]  # (fillPoly points with _SHIFT bits, darkness)
     camera: Camera
@@ -70,19 +70,25 @@ class Canvas:
         self._rows.append((surface, plane, light))
         return len(self._rows) - 1
 
+    def to_pixels(self, points: np.ndarray) -> np.ndarray:
+        """Camera points (N, 3), all at z >= NEAR, to the fixed-point pixel coordinates fill_pixels takes."""
+        xy = self.camera.project(points) * (1 << _SHIFT)
+        return np.round(xy - (1 << (_SHIFT - 1))).astype(np.int32)  # pixel centres sit at +0.5
+
     def _pixels(self, polygon: np.ndarray) -> np.ndarray | None:
         clipped = clip_near(polygon)
-        if len(clipped) < 3:
-            return None
-        xy = self.camera.project(clipped) * (1 << _SHIFT)
-        return np.round(xy - (1 << (_SHIFT - 1))).astype(np.int32)  # pixel centres sit at +0.5
+        return self.to_pixels(clipped) if len(clipped) >= 3 else None
 
     def fill(self, polygon: np.ndarray, surface: Surface, plane: Plane, light: float) -> None:
         """Draw a camera-space polygon (N, 3) as a new surface."""
         pixels = self._pixels(polygon)
         if pixels is not None:
-            sid = self.add_surface(surface, plane, light)
-            cv2.fillPoly(self.ids, [pixels], sid, lineType=cv2.LINE_8, shift=_SHIFT)
+            self.fill_pixels(pixels, surface, plane, light)
+
+    def fill_pixels(self, pixels: np.ndarray, surface: Surface, plane: Plane, light: float) -> None:
+        """Draw a polygon given by to_pixels() as a new surface."""
+        sid = self.add_surface(surface, plane, light)
+        cv2.fillPoly(self.ids, [pixels], sid, lineType=cv2.LINE_8, shift=_SHIFT)
 
     def fill_rows(self, first_row: int, sid: int) -> None:
         """Give all rows from `first_row` down to surface `sid`."""
@@ -97,13 +103,12 @@ class Canvas:
     def finish(self) -> Raster:
         """Freeze the drawing into a Raster."""
         n = len(self._rows)
-        plane = np.zeros((n, 4), np.float32)
-        texture = np.zeros((n, 3, 3), np.float32)
+        geometry = np.zeros((n, 12), np.float32)  # transposed below
         extent = np.zeros((n, 2), np.float32)
         for i, (_, p, _) in enumerate(self._rows):
             if p is not None:
-                plane[i, :3], plane[i, 3] = p.normal, float(np.dot(p.normal, p.origin))
-                texture[i] = (p.origin, p.u_axis, p.v_axis)
+                geometry[i] = (*p.normal, np.dot(p.normal, p.origin), *p.u_axis, np.dot(p.u_axis, p.origin),
+                               *p.v_axis, np.dot(p.v_axis, p.origin))
                 extent[i] = p.extent
         return Raster(
             ids=self.ids,
@@ -112,8 +117,7 @@ class Canvas:
             real=np.array([s.paint.real for s, _, _ in self._rows], np.float32),
             material=np.array([int(s.material) for s, _, _ in self._rows], np.uint8),
             light=np.array([light for _, _, light in self._rows], np.float32),
-            plane=plane,
-            texture=texture,
+            geometry=np.ascontiguousarray(geometry.T),
             extent=extent,
             shadows=tuple(self._shadows),
             camera=self.camera,
@@ -128,3 +132,46 @@ def shadow_mask(raster: Raster, blur: float) -> np.ndarray:
     if blur > 0 and raster.shadows:
         mask = cv2.GaussianBlur(mask, (0, 0), blur)
     return mask
+
+
+def pixel_geometry(raster: Raster, mask: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Depth (m along the view axis) and texture coordinates u, v (m) of the pixels in `mask` (all if None).
+
+    Returns flat float32 arrays (depth, u, v) and the surface IDs of those pixels; the sky gets depth inf.
+    """
+    cam = raster.camera
+    rx, ry = _rays(cam.width, cam.height, cam.focal, cam.cx, cam.cy)
+    if mask is None:
+        ids, rx, ry = raster.ids.reshape(-1), rx.reshape(-1), ry.reshape(-1)
+    else:
+        ids, rx, ry = raster.ids[mask], rx[mask], ry[mask]
+    g = np.take(raster.geometry, ids.astype(np.intp), axis=1)
+    scratch = np.empty_like(rx)
+
+    def dot(k: int) -> np.ndarray:  # (g[k], g[k+1], g[k+2]) . (rx, ry, 1)
+        out = g[k] * rx
+        out += np.multiply(g[k + 1], ry, out=scratch)
+        out += g[k + 2]
+        return out
+
+    with np.errstate(divide="ignore", invalid="ignore"):
+        depth = np.divide(g[3], dot(0))
+    depth[(ids == 0) | ~(depth > 0)] = np.inf
+    reach = np.minimum(depth, 1e5)
+    u = dot(4)
+    u *= reach
+    u -= g[7]
+    v = dot(8)
+    v *= reach
+    v -= g[11]
+    return depth, u, v, ids
+
+
+@lru_cache(maxsize=8)
+def _rays(width: int, height: int, focal: float, cx: float, cy: float) -> tuple[np.ndarray, np.ndarray]:
+    """x and y (H, W) of the rays through the pixel centres, for a ray z of 1."""
+    xs = (np.arange(width, dtype=np.float32) + 0.5 - cx) / focal
+    ys = (np.arange(height, dtype=np.float32) + 0.5 - cy) / focal
+    rx, ry = np.meshgrid(xs, ys)
+    rx.flags.writeable = ry.flags.writeable = False
+    return rx, ry

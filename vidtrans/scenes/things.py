@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Literal, Union
+from typing import Literal
 
 import numpy as np
 
@@ -58,7 +58,7 @@ class Plate:
     back: Surface
 
 
-Part = Union[Box, Billboard, Plate]
+Part = Box | Billboard | Plate
 Shadow = Literal["none", "contact", "cast"]
 
 
@@ -70,6 +70,7 @@ class Thing:
     footprint: tuple[float, float, float, float, float]  # x, z, half width, half length, yaw
     shadow: Shadow
     height: float
+    landmark: bool = False  # big enough to be drawn farther away than other objects
 
 
 def _surface(label: int, paint: P.Paint, material: Material) -> Surface:
@@ -95,31 +96,33 @@ _PERSON: Outline = (
 )
 
 
-def _vehicle(x: float, z: float, yaw: float, kind: Literal["car", "truck"], paint: P.Paint, length: float) -> Thing:
-    """A car or truck whose bottom centre is at (x, z), facing `yaw` (its front is local +Z)."""
+def _vehicle(x: float, z: float, yaw: float, kind: Literal["car", "truck"], paint: P.Paint,
+             length: float) -> tuple[Thing, ...]:
+    """A car, or a truck as two things (cargo box and cab, sorted apart), at bottom centre (x, z), front towards `yaw`."""
     label = L.CAR if kind == "car" else L.TRUCK
     tyre = _surface(label, P.TYRE, Material.METAL)
     body = _surface(label, paint, Material.CARPAINT)
     width = 1.8 if kind == "car" else 2.4
-    parts: list[Part] = []
-    for along in (-(length / 2 - 0.9), length / 2 - 0.9):
+
+    def wheels(along: float) -> Box:
         wx, wz = _offset(x, z, yaw, 0.0, along)
-        parts.append(Box(base=(wx, 0.0, wz), size=(width - 0.06, 0.62, 0.64), yaw=yaw, surface=tyre))
+        return Box(base=(wx, 0.0, wz), size=(width - 0.06, 0.62, 0.64), yaw=yaw, surface=tyre)
+
+    axle = length / 2 - 0.9
     if kind == "car":
-        parts.append(Box(base=(x, 0.3, z), size=(width, 0.72, length), yaw=yaw, surface=body))
         cx, cz = _offset(x, z, yaw, 0.0, -0.12 * length)
         glass = _surface(label, P.CAR_GLASS, Material.GLASS)
-        parts.append(Box(base=(cx, 1.02, cz), size=(width - 0.2, 0.5, 0.5 * length), yaw=yaw, surface=glass, top=body))
-        height = 1.52
-    else:
-        cargo = length - 2.4
-        bx, bz = _offset(x, z, yaw, 0.0, -length / 2 + cargo / 2)
-        parts.append(Box(base=(bx, 0.9, bz), size=(width, 2.9, cargo), yaw=yaw,
-                         surface=_surface(label, P.TRUCK_PAINTS[0], Material.CARPAINT)))
-        fx, fz = _offset(x, z, yaw, 0.0, length / 2 - 1.1)
-        parts.append(Box(base=(fx, 0.4, fz), size=(width, 2.3, 2.2), yaw=yaw, surface=body))
-        height = 3.8
-    return Thing(parts=tuple(parts), footprint=(x, z, width / 2, length / 2, yaw), shadow="contact", height=height)
+        parts = (wheels(-axle), wheels(axle), Box(base=(x, 0.3, z), size=(width, 0.72, length), yaw=yaw, surface=body),
+                 Box(base=(cx, 1.02, cz), size=(width - 0.2, 0.5, 0.5 * length), yaw=yaw, surface=glass, top=body))
+        return (Thing(parts=parts, footprint=(x, z, width / 2, length / 2, yaw), shadow="contact", height=1.52),)
+    cargo = length - 2.4
+    bx, bz = _offset(x, z, yaw, 0.0, -length / 2 + cargo / 2)
+    box = Box(base=(bx, 0.9, bz), size=(width, 2.9, cargo), yaw=yaw,
+              surface=_surface(label, P.TRUCK_PAINTS[0], Material.CARPAINT))
+    fx, fz = _offset(x, z, yaw, 0.0, length / 2 - 1.1)
+    cab = Box(base=(fx, 0.4, fz), size=(width, 2.3, 2.2), yaw=yaw, surface=body)
+    return (Thing(parts=(wheels(-axle), box), footprint=(bx, bz, width / 2, cargo / 2, yaw), shadow="contact", height=3.8),
+            Thing(parts=(wheels(axle), cab), footprint=(fx, fz, width / 2, 1.1, yaw), shadow="contact", height=2.7))
 
 
 def _building(layout: SceneLayout, rng: np.random.Generator, side: int, z0: float, length: float) -> Thing:
@@ -133,7 +136,8 @@ def _building(layout: SceneLayout, rng: np.random.Generator, side: int, z0: floa
     paint = P.BUILDING_PAINTS[int(rng.integers(len(P.BUILDING_PAINTS)))]
     box = Box(base=(x, 0.0, zc), size=(depth, height, length), yaw=yaw,
               surface=_surface(L.BUILDING, paint, Material.FACADE))
-    return Thing(parts=(box,), footprint=(x, zc, depth / 2, length / 2, yaw), shadow="cast", height=height)
+    return Thing(parts=(box,), footprint=(x, zc, depth / 2, length / 2, yaw), shadow="cast", height=height,
+                 landmark=True)
 
 
 def _tree(x: float, z: float, rng: np.random.Generator) -> Thing:
@@ -247,7 +251,7 @@ def _roadside_things(layout: SceneLayout, side: int, chunk: int, rng: np.random.
             if rng.random() < 0.55:
                 x, zz, yaw = at(float(slot) + 3.25, kerb - strip.parking / 2)
                 paint = P.CAR_PAINTS[int(rng.integers(len(P.CAR_PAINTS)))]
-                things.append(_vehicle(x, zz, yaw if side > 0 else yaw + math.pi, "car", paint,
+                things.extend(_vehicle(x, zz, yaw if side > 0 else yaw + math.pi, "car", paint,
                                        float(rng.uniform(4.0, 4.8))))
     return things
 
@@ -298,5 +302,5 @@ def things_between(layout: SceneLayout, z_lo: float, z_hi: float, time: float) -
             for v in _traffic_chunk(layout, lane, chunk):
                 z = v.along + shift
                 yaw = float(road.heading(z)) + (math.pi if speed < 0 else 0.0)
-                things.append(_vehicle(float(road.centre_x(z)) + across, z, yaw, v.kind, v.paint, v.length))
+                things.extend(_vehicle(float(road.centre_x(z)) + across, z, yaw, v.kind, v.paint, v.length))
     return things
