@@ -231,6 +231,18 @@ def test_write_image_dataset_layout(tmp_path: Path) -> None:
     assert manifest["width"] == 64 and manifest["height"] == 32 and manifest["format_version"] == 1
 
 
+def test_write_paired_layout(tmp_path: Path) -> None:
+    out = tmp_path / "pairs"
+    write_scene_dataset(out, count=2, width=64, height=32, first_seed=9, layout="paired")
+    for folder in ("game", "real", "labels"):
+        assert sorted(p.name for p in (out / folder).iterdir()) == ["00000.png", "00001.png"]
+    expected = render_frame(10, width=64, height=32)
+    np.testing.assert_array_equal(_read_png(out / "real/00001.png")[..., ::-1], expected.real)
+    np.testing.assert_array_equal(_read_png(out / "labels/00001.png"), expected.labels)
+    with pytest.raises(ValueError, match="layout must be one of driving, paired"):
+        write_scene_dataset(tmp_path / "x", count=1, width=64, height=32, layout="flat")
+
+
 def test_write_video_dataset_layout(tmp_path: Path) -> None:
     out = tmp_path / "clips"
     summary = write_scene_dataset(out, count=2, width=64, height=32, video=True, frames_per_clip=5, fps=12.0)

@@ -191,6 +191,12 @@ def compute_fid_kid(
     """
     feats_a = inception_features(images_a, model=model, batch_size=batch_size, device=device)
     feats_b = inception_features(images_b, model=model, batch_size=batch_size, device=device)
+    return fid_kid_from_features(feats_a, feats_b, kid_subsets=kid_subsets, kid_subset_size=kid_subset_size)
+
+
+def fid_kid_from_features(feats_a: np.ndarray, feats_b: np.ndarray, *, kid_subsets: int = 100,
+                          kid_subset_size: int = 1000) -> FidKidResult:
+    """FID and KID between two sets of Inception features (N, 2048), each of at least 2 rows."""
     mu_a, sigma_a = feature_statistics(feats_a)
     mu_b, sigma_b = feature_statistics(feats_b)
     kid_mean, kid_std = kernel_inception_distance(

@@ -54,9 +54,13 @@ def read_image(path: Path) -> np.ndarray:
 
 
 def encode_image(rgb: np.ndarray, suffix: str, *, quality: int = 95) -> bytes:
-    """Encode RGB uint8 (H, W, 3) as PNG, JPEG or WebP bytes (`quality` applies to JPEG and WebP)."""
-    if rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3:
-        raise ValueError(f"expected an RGB uint8 (H, W, 3) image; got {rgb.dtype} {rgb.shape}")
+    """Encode RGB uint8 (H, W, 3), or a single-channel (H, W) map such as labels, as PNG, JPEG, WebP or BMP.
+
+    `quality` applies to JPEG and WebP.
+    """
+    is_rgb = rgb.ndim == 3 and rgb.shape[2] == 3
+    if rgb.dtype != np.uint8 or not (is_rgb or rgb.ndim == 2):
+        raise ValueError(f"expected an RGB uint8 (H, W, 3) or a uint8 (H, W) image; got {rgb.dtype} {rgb.shape}")
     suffix = suffix.lower()
     params: list[int] = []
     if suffix in (".jpg", ".jpeg"):
@@ -65,14 +69,14 @@ def encode_image(rgb: np.ndarray, suffix: str, *, quality: int = 95) -> bytes:
         params = [cv2.IMWRITE_WEBP_QUALITY, int(quality)]
     elif suffix not in (".png", ".bmp"):
         raise ValueError(f"image format must be one of png, jpg, webp, bmp; got {suffix!r}")
-    ok, encoded = cv2.imencode(suffix, cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), params)
+    ok, encoded = cv2.imencode(suffix, cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR) if is_rgb else rgb, params)
     if not ok:
         raise ValueError(f"OpenCV could not encode a {rgb.shape[1]}x{rgb.shape[0]} image as {suffix}")
     return encoded.tobytes()
 
 
 def write_image(path: Path, rgb: np.ndarray, *, quality: int = 95) -> None:
-    """Write an RGB image; the format follows the suffix, and the file appears only once complete."""
+    """Write an RGB (or single-channel) image; the format follows the suffix; the file appears only once complete."""
     path = Path(path)
     data = encode_image(rgb, path.suffix, quality=quality)
     try:

@@ -4,6 +4,8 @@ Images (one frame per seed):
     game/images/00000.png, game/labels/00000.png                       (labels: uint8 train IDs)
     real/leftImg8bit/train/synth/synth_000000_000000_leftImg8bit.png
     real/gtFine/train/synth/synth_000000_000000_gtFine_labelTrainIds.png
+Paired images (layout="paired", for `vidtrans eval --pairs` and pix2pix: same file names in each folder):
+    game/00000.png, real/00000.png, labels/00000.png
 Clips (video=True, one clip per seed):
     game/videos/clip_00000.mp4, real/videos/clip_00000.mp4             (H.264, yuv420p)
     labels/clip_00000/000000.png                                       (one per frame)
@@ -15,14 +17,18 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from ..errors import OutputError
-from .files import atomic_path, write_png
+from ..fsutil import atomic_path
+from ..images import write_image
 from .render import check_size, render_clip, render_frame
 from .video import open_clip
 
 FORMAT_VERSION = 1
 MANIFEST = "scenes.json"
+Layout = Literal["driving", "paired"]
+LAYOUTS = ("driving", "paired")
 
 
 @dataclass(frozen=True)
@@ -80,11 +86,20 @@ def _write_images(out_dir: Path, seeds: list[int], width: int, height: int) -> i
     _mkdirs(*(p(out_dir, 0).parent for p in (game_image_path, game_label_path, real_image_path, real_label_path)))
     for index, seed in enumerate(seeds):
         frame = render_frame(seed, width=width, height=height)
-        write_png(game_image_path(out_dir, index), frame.game)
-        write_png(game_label_path(out_dir, index), frame.labels)
-        write_png(real_image_path(out_dir, index), frame.real)
-        write_png(real_label_path(out_dir, index), frame.labels)
+        write_image(game_image_path(out_dir, index), frame.game)
+        write_image(game_label_path(out_dir, index), frame.labels)
+        write_image(real_image_path(out_dir, index), frame.real)
+        write_image(real_label_path(out_dir, index), frame.labels)
     return 4 * len(seeds)
+
+
+def _write_pairs(out_dir: Path, seeds: list[int], width: int, height: int) -> int:
+    _mkdirs(*(out_dir / name for name in ("game", "real", "labels")))
+    for index, seed in enumerate(seeds):
+        frame = render_frame(seed, width=width, height=height)
+        for name, pixels in (("game", frame.game), ("real", frame.real), ("labels", frame.labels)):
+            write_image(out_dir / name / f"{index:05d}.png", pixels)
+    return 3 * len(seeds)
 
 
 def _write_clips(out_dir: Path, seeds: list[int], width: int, height: int, frames: int, fps: float) -> int:
@@ -97,21 +112,27 @@ def _write_clips(out_dir: Path, seeds: list[int], width: int, height: int, frame
             for number, frame in enumerate(render_clip(seed, frames=frames, width=width, height=height, fps=fps)):
                 game.write(frame.game)
                 real.write(frame.real)
-                write_png(label_dir / f"{number:06d}.png", frame.labels)
+                write_image(label_dir / f"{number:06d}.png", frame.labels)
         files += 2 + frames
     return files
 
 
 def write_scene_dataset(out_dir: Path, *, count: int, width: int, height: int, first_seed: int = 0,
                         video: bool = False, frames_per_clip: int = 30, fps: float = 10.0,
-                        overwrite: bool = False) -> SceneDatasetSummary:
+                        layout: Layout = "driving", overwrite: bool = False) -> SceneDatasetSummary:
     """Render `count` scenes (seeds first_seed, first_seed + 1, ...) in both styles and write them under `out_dir`.
+
+    `layout` "driving" writes the GTA5 / Cityscapes-like layouts, "paired" three folders with equal names.
 
     Raises ValueError for bad arguments and OutputError when `out_dir` cannot be written, or is
     not empty and `overwrite` is False.
     """
     if count < 1:
         raise ValueError(f"count must be >= 1, got {count}")
+    if layout not in LAYOUTS:
+        raise ValueError(f"layout must be one of {', '.join(LAYOUTS)}; got {layout!r}")
+    if video and layout != "driving":
+        raise ValueError("clips are written in the driving layout only")
     if first_seed < 0:
         raise ValueError(f"first_seed must be >= 0, got {first_seed}")
     check_size(width, height)
@@ -127,12 +148,14 @@ def write_scene_dataset(out_dir: Path, *, count: int, width: int, height: int, f
     manifest = out_dir / MANIFEST
     record = {
         "format_version": FORMAT_VERSION, "generator": "vidtrans.scenes", "count": count, "width": width,
-        "height": height, "first_seed": first_seed, "seeds": seeds, "video": video,
+        "height": height, "first_seed": first_seed, "seeds": seeds, "video": video, "layout": layout,
         "frames_per_clip": frames_per_clip if video else 1, "fps": fps, "label_format": "cityscapes_train_ids",
     }
     try:
         if video:
             files = _write_clips(out_dir, seeds, width, height, frames_per_clip, fps)
+        elif layout == "paired":
+            files = _write_pairs(out_dir, seeds, width, height)
         else:
             files = _write_images(out_dir, seeds, width, height)
         with atomic_path(manifest) as temporary:

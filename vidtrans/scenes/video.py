@@ -10,7 +10,7 @@ from pathlib import Path
 import av
 import numpy as np
 
-from .files import atomic_path
+from ..fsutil import atomic_path
 
 
 class ClipWriter:

@@ -1,0 +1,239 @@
+"""`vidtrans eval`: quality numbers for a model on folders of images.
+
+- paired (`--pairs A B`, matched by relative file name): PSNR and SSIM of G(a) against b, beside the same
+  metrics for the untranslated a (the baseline);
+- cycle consistency: L1 of F(G(a)) against a, when the model has the inverse generator F;
+- FID and KID between G(A) and B, when Inception weights are given (pytorch-fid's file);
+- a report: `report.json` and `examples.png` (input | output | target or reconstruction).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from vidtrans.console import Progress, warn
+from vidtrans.errors import InputError, OutputError, UsageError
+from vidtrans.fid import FidKidResult, fid_kid_from_features, inception_features
+from vidtrans.fsutil import atomic_write_text
+from vidtrans.images import list_images, read_image, write_image
+from vidtrans.metrics import l1, psnr, ssim
+from vidtrans.modeldir import ModelDirectory
+from vidtrans.translator import Translator
+
+REPORT_JSON = "report.json"
+EXAMPLES_PNG = "examples.png"
+FID_WEIGHTS_HINT = ("pass --inception-weights FILE (pytorch-fid's pt_inception-2015-12-05-6726825d.pth) "
+                    "to compute FID and KID")
+
+
+@dataclass(frozen=True)
+class EvalOptions:
+    """How to run the model and what to report."""
+
+    backend: str = "torch"
+    device: str = "auto"
+    precision: str = "auto"
+    max_items: int | None = None
+    examples: int = 4
+    inception_weights: Path | None = None
+    overwrite: bool = False
+    quiet: bool = False
+
+    def __post_init__(self) -> None:
+        if self.max_items is not None and self.max_items < 1:
+            raise UsageError(f"--max-items must be >= 1; got {self.max_items}")
+        if self.examples < 0:
+            raise UsageError(f"--examples must be >= 0; got {self.examples}")
+
+
+@dataclass(frozen=True)
+class ItemScores:
+    """Scores of one source image (None where the metric does not apply)."""
+
+    name: str
+    psnr: float | None = None
+    ssim: float | None = None
+    baseline_psnr: float | None = None
+    baseline_ssim: float | None = None
+    cycle_l1: float | None = None
+
+
+@dataclass(frozen=True)
+class EvalReport:
+    """Everything `vidtrans eval` measured, and where the report files are."""
+
+    model: str
+    weights_sha256: str
+    source: str
+    target: str | None
+    paired: bool
+    items: tuple[ItemScores, ...]
+    means: dict[str, float | None]
+    fid: FidKidResult | None
+    fid_note: str | None
+    report_path: Path
+    examples_path: Path | None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        doc = asdict(self)
+        doc["items"] = [asdict(item) for item in self.items]
+        doc["report_path"] = str(self.report_path)
+        doc["examples_path"] = str(self.examples_path) if self.examples_path else None
+        return doc
+
+    def summary_lines(self) -> list[str]:
+        """A short human-readable summary."""
+        m = self.means
+        lines = [f"{self.model}: {len(self.items)} images from {self.source}"]
+        if self.paired:
+            lines.append(f"  PSNR {m['psnr']:.2f} dB (untranslated {m['baseline_psnr']:.2f} dB, "
+                         f"{m['psnr'] - m['baseline_psnr']:+.2f} dB)")
+            lines.append(f"  SSIM {m['ssim']:.4f} (untranslated {m['baseline_ssim']:.4f})")
+        if m.get("cycle_l1") is not None:
+            lines.append(f"  cycle L1 |F(G(a)) - a| {m['cycle_l1']:.4f}")
+        if self.fid is not None:
+            lines.append(f"  FID {self.fid['fid']:.2f}  KID {self.fid['kid_mean']:.4f} +/- {self.fid['kid_std']:.4f}")
+        elif self.fid_note:
+            lines.append(f"  FID/KID skipped: {self.fid_note}")
+        lines.append(f"  report: {self.report_path}" + (f", examples: {self.examples_path}" if self.examples_path else ""))
+        return lines
+
+
+def _key(path: Path, root: Path) -> str:
+    return path.relative_to(root).with_suffix("").as_posix()
+
+
+def match_pairs(source: Path, target: Path) -> list[tuple[str, Path, Path]]:
+    """(name, a, b) for images with the same relative path (suffix aside) in both folders, sorted by name."""
+    a_images = {_key(p, source): p for p in list_images(source)}
+    b_images = {_key(p, target): p for p in list_images(target)}
+    common = sorted(set(a_images) & set(b_images))
+    if not common:
+        raise UsageError(f"--pairs {source} {target}: no image names match ({len(a_images)} and "
+                         f"{len(b_images)} images); paired evaluation matches files by relative name")
+    unmatched = len(a_images) + len(b_images) - 2 * len(common)
+    if unmatched:
+        warn(f"{unmatched} image(s) in {source} or {target} have no partner and are left out")
+    return [(name, a_images[name], b_images[name]) for name in common]
+
+
+def _mean(values: list[float | None]) -> float | None:
+    present = [v for v in values if v is not None]
+    return float(np.mean(present)) if present else None
+
+
+def _tile(image: np.ndarray, height: int) -> np.ndarray:
+    width = max(1, round(image.shape[1] * height / image.shape[0]))
+    return cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA)
+
+
+def examples_grid(rows: list[list[np.ndarray]], *, height: int = 192, gap: int = 4) -> np.ndarray:
+    """Rows of images side by side, each scaled to `height`, on a dark background."""
+    tiled = [np.concatenate([np.pad(_tile(im, height), ((0, 0), (0, gap), (0, 0)), constant_values=32)
+                             for im in row], axis=1) for row in rows]
+    width = max(r.shape[1] for r in tiled)
+    padded = [np.pad(r, ((0, gap), (0, width - r.shape[1]), (0, 0)), constant_values=32) for r in tiled]
+    return np.concatenate(padded, axis=0)
+
+
+def evaluate(model: ModelDirectory, *, source: Path, target: Path | None = None, paired: bool = False,
+             output_dir: Path, options: EvalOptions = EvalOptions()) -> EvalReport:
+    """Translate the images in `source` with `model` and measure what the options and the model allow."""
+    source, output_dir = Path(source), Path(output_dir)
+    if paired and target is None:
+        raise UsageError("paired evaluation needs a target folder")
+    if target is not None and not Path(target).is_dir():
+        raise InputError(f"{target}: no such folder")
+    report_path = output_dir / REPORT_JSON
+    if report_path.exists() and not options.overwrite:
+        raise OutputError(f"{report_path}: already exists (pass --overwrite to replace it)")
+    if paired:
+        items = match_pairs(source, Path(target))
+    else:
+        items = [(_key(p, source), p, None) for p in list_images(source)]
+        if not items:
+            raise InputError(f"{source}: no images found (looked for png, jpg, jpeg, webp, bmp)")
+    items = items[: options.max_items]
+
+    inception = None
+    fid_note = None
+    if options.inception_weights is not None:
+        from vidtrans.inception import load_fid_inception
+
+        inception = load_fid_inception(Path(options.inception_weights))
+    elif target is not None:
+        fid_note = FID_WEIGHTS_HINT
+    else:
+        fid_note = "no target folder to compare against"
+
+    forward = Translator.from_model(model, backend=options.backend, device=options.device,
+                                    precision=options.precision)
+    inverse = (Translator.from_model(model, backend=options.backend, device=options.device,
+                                     precision=options.precision, inverse=True)
+               if model.info.has_inverse else None)
+    scores: list[ItemScores] = []
+    examples: list[list[np.ndarray]] = []
+    generated_features: list[np.ndarray] = []
+    try:
+        with Progress(len(items), unit="images", description="eval", enabled=not options.quiet) as progress:
+            for name, a_path, b_path in items:
+                a = read_image(a_path)
+                fake = forward.translate(a[None])[0]
+                b = read_image(b_path) if b_path is not None else None
+                if b is not None and b.shape != a.shape:
+                    raise InputError(f"{b_path}: size {b.shape[1]}x{b.shape[0]} differs from its pair "
+                                     f"{a_path} ({a.shape[1]}x{a.shape[0]})")
+                cycle = inverse.translate(fake[None])[0] if inverse is not None else None
+                scores.append(ItemScores(
+                    name=name,
+                    psnr=psnr(fake, b) if b is not None else None,
+                    ssim=ssim(fake, b) if b is not None else None,
+                    baseline_psnr=psnr(a, b) if b is not None else None,
+                    baseline_ssim=ssim(a, b) if b is not None else None,
+                    cycle_l1=l1(cycle, a) if cycle is not None else None,
+                ))
+                if len(examples) < options.examples:
+                    examples.append([a, fake] + [x for x in (b, cycle) if x is not None])
+                if inception is not None:
+                    generated_features.append(inception_features([fake], model=inception, device=forward.device))
+                progress.update(1)
+    finally:
+        forward.close()
+        if inverse is not None:
+            inverse.close()
+
+    fid = None
+    if inception is not None and target is not None:
+        target_images = (read_image(p) for p in list_images(Path(target))[: options.max_items])
+        target_features = inception_features(target_images, model=inception, device=forward.device)
+        if len(generated_features) < 2 or len(target_features) < 2:
+            fid_note = "FID/KID need at least 2 images in each set"
+        else:
+            fid = fid_kid_from_features(np.concatenate(generated_features), target_features)
+    elif inception is not None:
+        fid_note = "no target folder to compare against"
+
+    means = {key: _mean([getattr(s, key) for s in scores])
+             for key in ("psnr", "ssim", "baseline_psnr", "baseline_ssim", "cycle_l1")}
+    output_dir.mkdir(parents=True, exist_ok=True)
+    examples_path = None
+    if examples:
+        examples_path = output_dir / EXAMPLES_PNG
+        write_image(examples_path, examples_grid(examples))
+    report = EvalReport(
+        model=model.name, weights_sha256=model.sha256["generator"], source=str(source),
+        target=str(target) if target is not None else None, paired=paired, items=tuple(scores), means=means,
+        fid=fid, fid_note=None if fid is not None else fid_note, report_path=report_path,
+        examples_path=examples_path,
+        extra={"backend": options.backend, "columns": "input | output" + (" | target" if paired else "")
+               + (" | reconstruction" if model.info.has_inverse else "")},
+    )
+    atomic_write_text(report_path, json.dumps(report.to_json(), indent=2) + "\n")
+    return report
