@@ -14,10 +14,14 @@ PRECISION_CHOICES = ("auto", "fp32", "fp16")
 
 
 def resolve_device(spec: str = "auto") -> torch.device:
-    """`auto` (CUDA when present, else CPU), `cpu`, `cuda` or `cuda:N`; refuses a GPU that isn't there."""
+    """`auto` (CUDA when present, else CPU), `cpu`, `cuda` or `cuda:N`; refuses a GPU that isn't there.
+
+    CUDA devices always carry their index (`cuda` means the current device), so they compare equal to a
+    tensor's device.
+    """
     spec = spec.strip().lower()
     if spec == "auto":
-        return torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu")
+        return torch.device("cuda", torch.cuda.current_device()) if torch.cuda.is_available() else torch.device("cpu")
     if spec == "cpu":
         return torch.device("cpu")
     match = re.fullmatch(r"cuda(?::(\d+))?", spec)
@@ -26,7 +30,7 @@ def resolve_device(spec: str = "auto") -> torch.device:
     if not torch.cuda.is_available():
         raise UsageError(f"--device {spec}: no CUDA GPU is available (torch {torch.__version__}, "
                          f"CUDA build: {torch.version.cuda or 'no'})")
-    index = int(match.group(1) or 0)
+    index = int(match.group(1)) if match.group(1) else torch.cuda.current_device()
     if index >= torch.cuda.device_count():
         raise UsageError(f"--device {spec}: only {torch.cuda.device_count()} CUDA device(s) present")
     return torch.device("cuda", index)

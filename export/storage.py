@@ -1,0 +1,27 @@
+"""Where a model's derived artefacts (ONNX graphs, TensorRT engines) are kept."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from vidtrans.modeldir import ModelDirectory
+from vidtrans.registry import vidtrans_home
+
+
+def artifact_dir(model: ModelDirectory, kind: Literal["onnx", "engines"]) -> Path:
+    """The model directory's `kind` folder, or a per-user cache folder when the model directory is read-only.
+
+    Bundled models installed into a read-only site-packages keep their artefacts under
+    `$VIDTRANS_HOME/cache/<name>-<weights hash>/<kind>`.
+    """
+    try:
+        folder = model.derived_dir(kind)
+        if os.access(folder, os.W_OK):
+            return folder
+    except OSError:
+        pass
+    folder = vidtrans_home() / "cache" / f"{model.name}-{model.sha256['generator'][:12]}" / kind
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder

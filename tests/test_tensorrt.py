@@ -1,0 +1,292 @@
+"""TensorRT: profiles, build plans per version, the engine cache and its trust rules, `--backend auto`; the
+builder and runtime themselves where `tensorrt` imports and a GPU is present."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+import torch
+
+from vidtrans.backends.selection import BackendChoice, auto_backend, select_backend, tensorrt_importable
+from vidtrans.errors import MissingExtraError, ModelError, UsageError
+from vidtrans.export.engine_cache import (
+    BatchRange,
+    EngineKey,
+    ShapeProfile,
+    engine_path,
+    find_covering_engine,
+    incompatible_engines,
+    lookup_engine,
+    profiles_for,
+    prune_obsolete,
+    record_path,
+    store_engine,
+    timing_cache_path,
+)
+from vidtrans.export.onnx_export import OnnxArtifact
+from vidtrans.export.tensorrt_build import (
+    BuildPlan,
+    EngineTarget,
+    import_tensorrt,
+    network_flags,
+    plan_build,
+    tensorrt_major,
+    workspace_bytes,
+)
+from vidtrans.modeldir import ModelDirectory, ModelInfo, save_model
+from vidtrans.networks import ResnetGeneratorConfig, build_generator
+
+TRT = tensorrt_importable()
+GPU = torch.cuda.is_available()
+LEVEL = 1 / 127.5
+
+PROFILE = ShapeProfile(BatchRange(1, 8, 16), 512, 1024)
+KEY = EngineKey(onnx_sha256="a" * 64, tensorrt_version="10.7.0", gpu_name="NVIDIA H100 80GB HBM3",
+                compute_capability=(9, 0), precision="fp16", profiles=(PROFILE,))
+
+
+@pytest.fixture
+def model(tmp_path: Path) -> ModelDirectory:
+    config = ResnetGeneratorConfig(ngf=4, n_blocks=1)
+    return save_model(tmp_path / "m", ModelInfo(name="m", generator=config), build_generator(config))
+
+
+# --- profiles and plans -----------------------------------------------------------------------------
+
+
+def test_batch_range_parsing() -> None:
+    assert BatchRange.parse("1:8:16") == BatchRange(1, 8, 16)
+    assert BatchRange.parse(" 4 ") == BatchRange(1, 4, 4)
+    assert str(BatchRange(2, 4, 8)) == "2:4:8"
+    for bad in ["8:4:16", "0:1:2", "1:2", "a:b:c", "", "1:2:3:4"]:
+        with pytest.raises(UsageError, match="MIN:OPT:MAX"):
+            BatchRange.parse(bad)
+
+
+def test_profiles_pad_sizes_like_the_pipeline_and_select_by_shape() -> None:
+    profiles = profiles_for([(1918, 1080), (1024, 510), (1920, 1080)], BatchRange(1, 8, 16), multiple=4)
+    assert [(p.width, p.height) for p in profiles] == [(1920, 1080), (1024, 512)]  # rounded up, then deduplicated
+    unet = profiles_for([(1920, 1080)], BatchRange(1, 2, 4), multiple=256)
+    assert (unet[0].width, unet[0].height) == (2048, 1280)
+    key = dataclasses.replace(KEY, profiles=profiles)
+    assert key.covers(8, 1080, 1920) == 0 and key.covers(16, 512, 1024) == 1
+    assert key.covers(17, 512, 1024) is None and key.covers(1, 1088, 1920) is None
+    with pytest.raises(UsageError):
+        profiles_for([], BatchRange(1, 1, 1), multiple=4)
+
+
+def test_build_plan_per_tensorrt_version() -> None:
+    assert plan_build("10.7.0.23", "fp16") == BuildPlan(onnx_precision="fp32", strongly_typed=False, fp16_flag=True)
+    assert plan_build("10.0.1", "fp32") == BuildPlan(onnx_precision="fp32", strongly_typed=False, fp16_flag=False)
+    assert plan_build("11.0.0", "fp16") == BuildPlan(onnx_precision="fp16", strongly_typed=True, fp16_flag=False)
+    assert plan_build("12.1", "fp32") == BuildPlan(onnx_precision="fp32", strongly_typed=True, fp16_flag=False)
+    with pytest.raises(MissingExtraError, match="TensorRT 8.6.1 is too old"):
+        plan_build("8.6.1", "fp16")
+    assert tensorrt_major("10.13.2.6") == 10
+    with pytest.raises(ValueError):
+        tensorrt_major("unknown")
+
+
+def test_network_flags_follow_the_plan_and_the_api_present() -> None:
+    with_flag = SimpleNamespace(NetworkDefinitionCreationFlag=SimpleNamespace(STRONGLY_TYPED=1))
+    without_flag = SimpleNamespace(NetworkDefinitionCreationFlag=SimpleNamespace())
+    assert network_flags(with_flag, plan_build("11.0", "fp16")) == 2  # type: ignore[arg-type]
+    assert network_flags(with_flag, plan_build("10.7", "fp16")) == 0  # type: ignore[arg-type]
+    assert network_flags(without_flag, plan_build("11.0", "fp16")) == 0  # type: ignore[arg-type]
+
+
+def test_workspace_is_bounded() -> None:
+    assert workspace_bytes(4) == 4 << 30 and workspace_bytes(0.001) == 64 << 20
+    with pytest.raises(UsageError):
+        workspace_bytes(0)
+
+
+# --- the engine cache -----------------------------------------------------------------------------
+
+
+def test_cache_key_changes_with_each_input() -> None:
+    variants = [
+        dataclasses.replace(KEY, onnx_sha256="b" * 64),
+        dataclasses.replace(KEY, tensorrt_version="10.8.0"),
+        dataclasses.replace(KEY, gpu_name="NVIDIA A100-SXM4-80GB"),
+        dataclasses.replace(KEY, compute_capability=(8, 0)),
+        dataclasses.replace(KEY, precision="fp32"),
+        dataclasses.replace(KEY, profiles=(ShapeProfile(BatchRange(1, 8, 32), 512, 1024),)),
+        dataclasses.replace(KEY, profiles=(ShapeProfile(BatchRange(1, 8, 16), 1088, 1920),)),
+        dataclasses.replace(KEY, profiles=(PROFILE, ShapeProfile(BatchRange(1, 8, 16), 1088, 1920))),
+    ]
+    digests = {KEY.digest(), *(v.digest() for v in variants)}
+    assert len(digests) == len(variants) + 1
+    assert dataclasses.replace(KEY).digest() == KEY.digest()
+    assert EngineKey.from_json(json.loads(json.dumps(KEY.to_json()))) == KEY
+
+
+def test_cached_engine_hit_corrupt_and_stale(tmp_path: Path) -> None:
+    assert lookup_engine(tmp_path, "generator", KEY, weights_sha256="w1").status == "missing"
+    path = store_engine(tmp_path, "generator", KEY, b"serialized engine", weights_sha256="w1", build_seconds=1.5,
+                        workspace_bytes=1 << 30)
+    assert path == engine_path(tmp_path, "generator", KEY) and path.name.startswith("generator.fp16.")
+    assert lookup_engine(tmp_path, "generator", KEY, weights_sha256="w1").status == "hit"
+    assert lookup_engine(tmp_path, "generator", KEY, weights_sha256="w2").status == "stale"
+
+    path.write_bytes(b"serialized engine, truncated or tampered with")
+    corrupt = lookup_engine(tmp_path, "generator", KEY, weights_sha256="w1")
+    assert corrupt.status == "corrupt" and "sha256" in corrupt.reason
+
+    store_engine(tmp_path, "generator", KEY, b"serialized engine", weights_sha256="w1", build_seconds=1.5,
+                 workspace_bytes=1 << 30)
+    record_path(path).write_text("{ not json")
+    assert lookup_engine(tmp_path, "generator", KEY, weights_sha256="w1").status == "corrupt"
+
+
+def _target(model: ModelDirectory, folder: Path, key: EngineKey = KEY) -> EngineTarget:
+    onnx = OnnxArtifact(path=folder / "generator.fp32.onnx", role="generator", precision="fp32", opset=18,
+                        weights_sha256=model.sha256["generator"], onnx_sha256=key.onnx_sha256, checks=(),
+                        tolerance=1e-3, reused=True, seconds=0.0)
+    return EngineTarget(model=model, role="generator", precision=key.precision,
+                        plan=plan_build(key.tensorrt_version, key.precision), onnx=onnx,
+                        key=dataclasses.replace(key, profiles=()), folder=folder)
+
+
+def test_corrupt_or_stale_engine_is_removed_and_rebuilt_not_trusted(model: ModelDirectory, tmp_path: Path) -> None:
+    target = _target(model, tmp_path)
+    weights = model.sha256["generator"]
+    path = store_engine(tmp_path, "generator", KEY, b"engine", weights_sha256=weights, build_seconds=1,
+                        workspace_bytes=1)
+    cached = target.cached(KEY.profiles)
+    assert cached is not None and cached.path == path and not cached.built
+
+    path.write_bytes(b"engime")  # one flipped byte
+    assert target.cached(KEY.profiles) is None  # the caller builds a new one
+    assert not path.exists() and not record_path(path).exists()
+
+    store_engine(tmp_path, "generator", KEY, b"engine", weights_sha256="other weights", build_seconds=1,
+                 workspace_bytes=1)
+    assert target.cached(KEY.profiles) is None and not path.exists()
+
+
+def test_covering_engine_is_found_for_the_same_target_only(model: ModelDirectory, tmp_path: Path) -> None:
+    weights = model.sha256["generator"]
+    big = dataclasses.replace(KEY, profiles=(ShapeProfile(BatchRange(1, 8, 32), 512, 1024),))
+    other_gpu = dataclasses.replace(KEY, gpu_name="NVIDIA A100-SXM4-80GB", compute_capability=(8, 0))
+    for key in (KEY, big, other_gpu):
+        store_engine(tmp_path, "generator", key, key.digest().encode(), weights_sha256=weights, build_seconds=1,
+                     workspace_bytes=1)
+    found = find_covering_engine(tmp_path, "generator", KEY, weights_sha256=weights, batch=8, height=512, width=1024)
+    assert found == (KEY, engine_path(tmp_path, "generator", KEY))  # the smaller max batch wins
+    found = find_covering_engine(tmp_path, "generator", KEY, weights_sha256=weights, batch=24, height=512, width=1024)
+    assert found is not None and found[0] == big
+    assert find_covering_engine(tmp_path, "generator", KEY, weights_sha256=weights, batch=8, height=1088,
+                                width=1920) is None
+    assert find_covering_engine(tmp_path, "generator", other_gpu, weights_sha256=weights, batch=24, height=512,
+                                width=1024) is None
+
+    target = _target(model, tmp_path)
+    assert target.covering(4, 512, 1024) is not None
+    notes = incompatible_engines(tmp_path, "generator", KEY, weights_sha256=weights)
+    assert notes == [f"{engine_path(tmp_path, 'generator', other_gpu).name} was built for TensorRT 10.7.0 on "
+                     f"NVIDIA A100-SXM4-80GB (compute capability 8.0)"]
+    assert "this machine has TensorRT 10.7.0 on NVIDIA H100 80GB HBM3 (compute capability 9.0)" in target.why_missing()
+
+
+def test_engines_of_old_weights_are_pruned(tmp_path: Path) -> None:
+    old = store_engine(tmp_path, "generator", KEY, b"old", weights_sha256="old", build_seconds=1, workspace_bytes=1)
+    new_key = dataclasses.replace(KEY, onnx_sha256="c" * 64)
+    new = store_engine(tmp_path, "generator", new_key, b"new", weights_sha256="new", build_seconds=1,
+                       workspace_bytes=1)
+    inverse = store_engine(tmp_path, "generator_inverse", KEY, b"inv", weights_sha256="old", build_seconds=1,
+                           workspace_bytes=1)
+    assert prune_obsolete(tmp_path, "generator", weights_sha256="new") == [old]
+    assert new.exists() and inverse.exists() and not old.exists()
+
+
+def test_timing_cache_is_per_tensorrt_and_gpu(tmp_path: Path) -> None:
+    assert timing_cache_path(tmp_path, KEY).name == "timing.trt10.7.0.nvidia-h100-80gb-hbm3.sm90.cache"
+    assert timing_cache_path(tmp_path, dataclasses.replace(KEY, profiles=())) == timing_cache_path(tmp_path, KEY)
+
+
+# --- backend selection -------------------------------------------------------------------------------
+
+
+def test_auto_rule() -> None:
+    cuda = torch.device("cuda")
+    assert auto_backend(device=cuda, tensorrt_available=True) == ("tensorrt", False)
+    assert auto_backend(device=cuda, tensorrt_available=False) == ("torch", True)
+    assert auto_backend(device=torch.device("cpu"), tensorrt_available=True) == ("torch", False)
+
+
+@pytest.mark.skipif(GPU, reason="checks the choice on a machine without a GPU")
+def test_select_backend_without_a_gpu() -> None:
+    choice = select_backend("auto", device_spec="auto")
+    assert choice == BackendChoice(backend="torch", device=torch.device("cpu"), precision="fp32", compile=False)
+    assert choice.describe() == "backend torch on cpu, precision fp32"
+    assert select_backend("onnxruntime", device_spec="cpu").backend == "onnxruntime"
+    with pytest.raises(UsageError, match="--backend tensorrt needs a CUDA GPU"):
+        select_backend("tensorrt", device_spec="auto")
+    with pytest.raises(UsageError, match="--compile applies to the torch backend only"):
+        select_backend("onnxruntime", device_spec="cpu", compile=True)
+    with pytest.raises(UsageError, match="auto, torch, onnxruntime, tensorrt"):
+        select_backend("tflite")
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not GPU, reason="needs a CUDA GPU")
+def test_select_backend_with_a_gpu() -> None:
+    choice = select_backend("auto")
+    assert choice.device.type == "cuda" and choice.precision == "fp16"
+    assert (choice.backend, choice.compile) == (("tensorrt", False) if TRT else ("torch", True))
+    assert torch.cuda.get_device_name(choice.device) in choice.describe()
+
+
+# --- TensorRT itself -----------------------------------------------------------------------------------
+
+
+@pytest.mark.skipif(TRT, reason="checks the message shown when TensorRT is missing")
+def test_missing_tensorrt_names_the_extra(model: ModelDirectory) -> None:
+    from vidtrans.backends.tensorrt_backend import TensorRTBackend
+
+    with pytest.raises(MissingExtraError, match=r"install vidtrans\[tensorrt\]"):
+        import_tensorrt()
+    with pytest.raises(MissingExtraError, match=r"install vidtrans\[tensorrt\]"):
+        TensorRTBackend.from_model(model, device=torch.device("cuda"), precision="fp16")
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not (TRT and GPU), reason="needs TensorRT (vidtrans[tensorrt]) and a CUDA GPU")
+@pytest.mark.parametrize("precision", ["fp32", "fp16"])
+def test_engine_build_cache_and_runtime(model: ModelDirectory, precision: str) -> None:
+    from vidtrans.backends.tensorrt_backend import TensorRTBackend
+    from vidtrans.export.tensorrt_build import ensure_engine
+
+    device = torch.device("cuda")
+    profiles = profiles_for([(64, 48), (96, 64)], BatchRange(1, 2, 4), multiple=4)
+    built = ensure_engine(model, device=device, precision=precision, profiles=profiles,  # type: ignore[arg-type]
+                          workspace_gib=1)
+    assert built.built and built.path.is_file() and built.key.profiles == profiles
+    again = ensure_engine(model, device=device, precision=precision, profiles=profiles,  # type: ignore[arg-type]
+                          workspace_gib=1)
+    assert not again.built and again.path == built.path
+
+    backend = TensorRTBackend.from_model(model, device=device, precision=precision,  # type: ignore[arg-type]
+                                         build=False)
+    generator = model.load_generator()
+    tolerance = 1e-2 if precision == "fp32" else 2 * LEVEL
+    for shape in [(3, 3, 48, 64), (1, 3, 64, 96)]:  # both profiles of the one engine
+        batch = torch.rand(*shape, generator=torch.Generator().manual_seed(3)) * 2 - 1
+        with torch.inference_mode():
+            expected = generator(batch)
+        output = backend.run(batch.to(device))
+        torch.cuda.current_stream().synchronize()
+        assert (output.cpu() - expected).abs().max() <= tolerance
+    with pytest.raises(ModelError, match="no TensorRT engine"):
+        backend.run(torch.zeros(1, 3, 32, 32, device=device))  # no profile for 32x32 and build=False
+    backend.close()
+
+    built.path.write_bytes(built.path.read_bytes()[:-16])  # truncated: rebuilt, not trusted
+    rebuilt = ensure_engine(model, device=device, precision=precision, profiles=profiles,  # type: ignore[arg-type]
+                            workspace_gib=1)
+    assert rebuilt.built

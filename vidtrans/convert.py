@@ -1,0 +1,341 @@
+"""`convert`: translate a video, an image or a folder of images with a model, into a video, image or folder.
+
+    video  -> video (.mp4 .mkv .mov .webm) or a folder of frames (frame_000000.png, ...)
+    image  -> image (.png .jpg .jpeg .webp .bmp)
+    folder -> folder (same relative names) or a video (images in name order, at `fps`)
+
+A video keeps its frame count, timestamps, duration, rotation and colour, and its audio and subtitle
+streams (see `vidtrans.video`). The output is written beside its final name and renamed into place only
+when complete. A damaged input is translated as far as it decodes: the output holds the frames that
+decoded and `ConvertSummary.bad_frames` counts the others (the CLI exits with PartialFailure).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from typing import Any, Literal
+
+from vidtrans.console import Progress, format_duration, warn
+from vidtrans.errors import InputError, OutputError, UsageError
+from vidtrans.frames import Frame
+from vidtrans.fsutil import atomic_path, check_writable_target, temporary_sibling
+from vidtrans.images import IMAGE_EXTENSIONS, is_image_file, list_images
+from vidtrans.modeldir import ModelDirectory
+from vidtrans.pipeline import PipelineResult, Sink, run_pipeline
+from vidtrans.registry import resolve_model
+from vidtrans.resize import ResizeSpec
+from vidtrans.sinks import Composer, ImageSink, VideoSink
+from vidtrans.sources import ImageFrames, video_frames
+from vidtrans.translator import Translator
+from vidtrans.video import VIDEO_SUFFIXES, EncodeOptions, VideoInfo, VideoReader, check_container_codec, probe
+
+Kind = Literal["video", "image", "folder"]
+FRAME_FORMATS = ("png", "jpg")
+
+
+@dataclass(frozen=True)
+class ConvertOptions:
+    """Everything `convert` can be told besides its input, output and model.
+
+    `frame_format` applies to folder outputs (default: PNG for a video's frames, each image's own format
+    for a folder); `fps` times a folder of images written as a video; `progress` draws the progress bar
+    (on a terminal).
+    """
+
+    backend: str = "torch"
+    device: str = "auto"
+    precision: str = "auto"
+    compile: bool = False
+    compile_mode: str = "max-autotune"
+    inverse: bool = False
+    batch_size: int = 8
+    encode: EncodeOptions = EncodeOptions()
+    resize: ResizeSpec = ResizeSpec()
+    keep_size: bool = False
+    side_by_side: bool = False
+    frame_format: str | None = None
+    jpeg_quality: int = 95
+    fps: float = 30.0
+    overwrite: bool = False
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        if isinstance(self.batch_size, bool) or not isinstance(self.batch_size, int) or self.batch_size < 1:
+            raise UsageError(f"--batch-size must be a positive integer; got {self.batch_size!r}")
+        if self.keep_size and not self.resize.active:
+            raise UsageError("--keep-size needs one of --size, --short-side or --scale")
+        if self.frame_format is not None and self.frame_format not in FRAME_FORMATS:
+            raise UsageError(f"--frame-format must be one of {', '.join(FRAME_FORMATS)}; got {self.frame_format!r}")
+        if not 1 <= self.jpeg_quality <= 100:
+            raise UsageError(f"JPEG quality must be from 1 to 100; got {self.jpeg_quality!r}")
+        if not 0 < self.fps <= 1000:
+            raise UsageError(f"--fps must be in (0, 1000]; got {self.fps!r}")
+
+
+@dataclass(frozen=True)
+class ConvertSummary:
+    """What `convert` did: counts, sizes, where the time went (see `PipelineResult`) and stream notes.
+
+    Sizes are (width, height) as stored: a video's coded size before display rotation, the output's
+    after padding to even (see `vidtrans.video.encode`); `input_size` is None for images.
+    """
+
+    input: Path
+    output: Path
+    input_kind: Kind
+    output_kind: Kind
+    frames: int
+    bad_frames: int
+    input_size: tuple[int, int] | None
+    output_size: tuple[int, int] | None
+    wall_s: float
+    decode_s: float
+    inference_s: float
+    encode_s: float
+    backend: str
+    device: str
+    precision: str
+    batch_size: int
+    notes: tuple[str, ...] = field(default=())
+
+    @property
+    def fps(self) -> float:
+        return self.frames / self.wall_s if self.wall_s > 0 else 0.0
+
+    def line(self) -> str:
+        """`translated 300 frames in 4.1s (73.2 fps): decode 0.4s, inference 3.1s, encode 0.9s -> out.mp4`."""
+        bad = f", {self.bad_frames} bad" if self.bad_frames else ""
+        return (f"translated {self.frames} frames{bad} in {format_duration(self.wall_s)} ({self.fps:.1f} fps): "
+                f"decode {self.decode_s:.1f}s, inference {self.inference_s:.1f}s, encode {self.encode_s:.1f}s "
+                f"-> {self.output}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict (paths as strings, sizes as [w, h], fps included)."""
+        doc = asdict(self)
+        doc.update(input=str(self.input), output=str(self.output), fps=round(self.fps, 3),
+                   notes=list(self.notes))
+        for key in ("wall_s", "decode_s", "inference_s", "encode_s"):
+            doc[key] = round(doc[key], 4)
+        return doc
+
+
+def input_kind(path: Path) -> Kind:
+    """Whether `path` is a video, an image or a folder of images (InputError when it does not exist)."""
+    if path.is_dir():
+        return "folder"
+    if not path.exists():
+        raise InputError(f"{path}: no such file or folder")
+    return "image" if is_image_file(path) else "video"
+
+
+def output_kind(path: Path, *, as_given: str | None = None) -> Kind:
+    """A video or image file by suffix; a folder when the path is a folder, ends in a slash or has no suffix."""
+    suffix = path.suffix.lower()
+    if path.is_dir() or (as_given or "").endswith(("/", os.sep)) or not suffix:
+        return "folder"
+    if suffix in VIDEO_SUFFIXES:
+        return "video"
+    if suffix in IMAGE_EXTENSIONS:
+        return "image"
+    raise UsageError(f"{path}: unknown output type {suffix!r}: use {', '.join(VIDEO_SUFFIXES)} for a video, "
+                     f"{', '.join(IMAGE_EXTENSIONS)} for an image, or a folder name")
+
+
+_ALLOWED = {("video", "video"), ("video", "folder"), ("image", "image"), ("folder", "folder"), ("folder", "video")}
+
+
+def default_output(input: Path, kind: Kind, tag: str) -> Path:
+    """`clip.TAG.mp4` beside a video (its own suffix when vidtrans writes it), `photo.TAG.png`, `shots.TAG/`."""
+    if kind == "folder":
+        return input.with_name(f"{input.name}.{tag}")
+    suffix = input.suffix.lower()
+    if kind == "video" and suffix not in VIDEO_SUFFIXES:
+        suffix = ".mp4"
+    return input.with_name(f"{input.stem}.{tag}{suffix}")
+
+
+def convert(input: str | Path, output: str | Path | None = None, *, model: str | Path | ModelDirectory,
+            options: ConvertOptions | None = None, translator: Translator | None = None) -> ConvertSummary:
+    """Translate `input` into `output` (default: beside the input, named after the model).
+
+    `model` is a registered name, a model directory or an opened `ModelDirectory`; pass `translator` to
+    reuse one already loaded (it is then not closed). Raises VidtransError subclasses for bad input,
+    output or options; damaged frames are counted in the summary instead.
+    """
+    options = options or ConvertOptions()
+    source_path = Path(input)
+    in_kind = input_kind(source_path)
+    found = model if isinstance(model, ModelDirectory) else resolve_model(model)
+    tag = found.name + (".inverse" if options.inverse else "")
+    target = Path(output) if output is not None else default_output(source_path, in_kind, tag)
+    out_kind = output_kind(target, as_given=str(output)) if output is not None else in_kind
+    if (in_kind, out_kind) not in _ALLOWED:
+        raise UsageError(f"cannot convert {in_kind} {source_path} into {out_kind} {target} (a video becomes a "
+                         "video or a folder of frames, an image an image, a folder a folder or a video)")
+    if target.resolve() == source_path.resolve():
+        raise UsageError(f"{target}: the output would replace the input; choose another output")
+    info = _check_input(source_path, in_kind)
+    check_writable_target(target, overwrite=options.overwrite)
+    if out_kind == "folder" and target.exists():
+        _check_replaceable(target)
+    if out_kind == "video":
+        check_container_codec(target, options.encode)
+    own = translator is None
+    if translator is None:
+        translator = Translator.from_model(found, backend=options.backend, device=options.device,
+                                           precision=options.precision, compile=options.compile,
+                                           compile_mode=options.compile_mode, inverse=options.inverse)
+    try:
+        return _Job(source_path, target, in_kind, out_kind, info, translator, options).run()
+    finally:
+        if own:
+            translator.close()
+
+
+def _check_input(path: Path, kind: Kind) -> VideoInfo | list[Path]:
+    if kind == "video":
+        info = probe(path)
+        if not info.decodable:
+            raise InputError(f"{path}: no video frames decode (the video is empty or damaged)")
+        return info
+    images = list_images(path) if kind == "folder" else [path]
+    if not images:
+        raise InputError(f"{path}: no images in this folder (looked for {', '.join(IMAGE_EXTENSIONS)})")
+    return images
+
+
+class _Job:
+    """One conversion: picks the source and sink for the kinds, runs the pipeline, commits the output."""
+
+    def __init__(self, input: Path, output: Path, in_kind: Kind, out_kind: Kind, info: VideoInfo | list[Path],
+                 translator: Translator, options: ConvertOptions) -> None:
+        self.input, self.output = input, output
+        self.in_kind, self.out_kind = in_kind, out_kind
+        self.translator = translator
+        self.options = options
+        self.composer = Composer(keep_size=options.keep_size, side_by_side=options.side_by_side)
+        keep_original = options.keep_size and options.side_by_side
+        self.reader: VideoReader | None = None
+        self.images: ImageFrames | None = None
+        self.source: Iterable[Frame]
+        if isinstance(info, VideoInfo):
+            self.reader = VideoReader(input, info=info)
+            self.source = video_frames(self.reader, resize=options.resize, keep_original=keep_original)
+            self.total = info.estimated_frames
+            self.input_size: tuple[int, int] | None = info.size
+        else:
+            root = input if in_kind == "folder" else input.parent
+            self.images = ImageFrames(info, root, fps=options.fps, resize=options.resize,
+                                      keep_original=keep_original)
+            self.source = self.images
+            self.total = len(info)
+            self.input_size = None
+        self.notes: list[str] = []
+        self.output_size: tuple[int, int] | None = None
+
+    def run(self) -> ConvertSummary:
+        if self.out_kind == "folder":
+            result = self._to_folder()
+        else:
+            with atomic_path(self.output) as temporary:
+                result = self._to_file(temporary)
+        bad = self._bad_frames()
+        if bad:
+            warn(f"{self.input}: {bad} frame(s) could not be read; the output holds the {result.frames} that could")
+        backend = self.translator.backend
+        return ConvertSummary(
+            input=self.input, output=self.output, input_kind=self.in_kind, output_kind=self.out_kind,
+            frames=result.frames, bad_frames=bad, input_size=self.input_size, output_size=self.output_size,
+            wall_s=result.wall_s, decode_s=result.decode_s, inference_s=result.inference_s,
+            encode_s=result.encode_s, backend=backend.name, device=str(backend.device),
+            precision=backend.precision, batch_size=self.options.batch_size, notes=tuple(self.notes))
+
+    def _bad_frames(self) -> int:
+        if self.reader is not None:
+            return self.reader.stats.bad_frames
+        return len(self.images.bad) if self.images is not None else 0
+
+    def _pipeline(self, sink: Sink) -> PipelineResult:
+        with Progress(self.total, unit="frames", description=self.input.name,
+                      enabled=self.options.progress) as progress:
+            result = run_pipeline(self.source, self.translator, sink, batch_size=self.options.batch_size,
+                                  on_progress=progress.update)
+        if result.frames == 0:
+            raise InputError(f"{self.input}: no frames could be read")
+        return result
+
+    def _to_file(self, temporary: Path) -> PipelineResult:
+        if self.out_kind == "image":
+            sink = ImageSink(lambda frame: temporary, composer=self.composer, quality=self.options.jpeg_quality)
+            result = self._pipeline(sink)
+            self.output_size = sink.size
+            return result
+        video = VideoSink(temporary, frame_rate=self._frame_rate(), options=self.options.encode,
+                          composer=self.composer, colour=self.reader.info.colour if self.reader else None,
+                          rotation=self.reader.info.rotation if self.reader else 0,
+                          companion=self.input if self.reader else None)
+        try:
+            result = self._pipeline(video)
+            report = video.close()
+        except BaseException:
+            video.abort()
+            raise
+        if report is not None:
+            self.output_size = (report.width, report.height)
+            self.notes += report.remux.notes()
+        return result
+
+    def _frame_rate(self) -> Fraction:
+        if self.reader is not None and self.reader.info.average_rate:
+            return self.reader.info.average_rate
+        return Fraction(self.options.fps).limit_denominator(1001)
+
+    def _to_folder(self) -> PipelineResult:
+        fmt = self.options.frame_format
+        staging = temporary_sibling(self.output)
+        if self.reader is not None:
+            suffix = "." + (fmt or "png")
+            sink = ImageSink(lambda frame: staging / f"frame_{frame.index:06d}{suffix}", composer=self.composer,
+                             quality=self.options.jpeg_quality)
+        else:
+            sink = ImageSink(lambda frame: _renamed(staging / frame.payload.name, fmt), composer=self.composer,
+                             quality=self.options.jpeg_quality)
+        staging.mkdir()
+        try:
+            result = self._pipeline(sink)
+            _commit_folder(staging, self.output)
+            self.output_size = sink.size
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        return result
+
+
+def _check_replaceable(folder: Path) -> None:
+    """--overwrite replaces a folder of frames, never a folder that holds anything but images."""
+    if not folder.is_dir():
+        raise OutputError(f"{folder}: exists and is not a folder; cannot write frames there")
+    others = [p for p in folder.rglob("*") if p.is_file() and not is_image_file(p)]
+    if others:
+        raise OutputError(f"{folder}: not replacing this folder: it holds files that are not images "
+                          f"(such as {others[0].relative_to(folder)}); choose another output")
+
+
+def _renamed(path: Path, fmt: str | None) -> Path:
+    return path.with_suffix("." + fmt) if fmt else path
+
+
+def _commit_folder(staging: Path, target: Path) -> None:
+    """Move a finished folder into place; an existing one (--overwrite) is replaced only at that moment."""
+    if not target.exists():
+        os.replace(staging, target)
+        return
+    retired = temporary_sibling(target)
+    os.replace(target, retired)
+    os.replace(staging, target)
+    shutil.rmtree(retired, ignore_errors=True)

@@ -1,0 +1,165 @@
+"""The device-side work around a backend: RGB uint8 batches in, translated RGB uint8 batches out.
+
+    upload    host (N, H, W, 3) uint8 -> device, from pinned memory without blocking on CUDA
+    run       on the device: to the backend's dtype, normalise, reflect-pad to `size_multiple`
+              (channels-last on CUDA), backend, crop, back to uint8 (rounded, clamped)
+    download  device -> pinned host memory without blocking; `PendingBatch.result()` waits
+
+Only uint8 crosses the bus (a quarter of the bytes of fp32). `submit` queues all three and returns at
+once on CUDA, so the caller can decode and encode other batches while the GPU works; nothing
+synchronises until `result()` (or `synchronize()` for timing).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from vidtrans.backends.base import Backend
+from vidtrans.frames import check_rgb
+from vidtrans.modeldir import ModelDirectory
+
+
+class PendingBatch:
+    """Translated frames on their way to host memory; `result()` waits for them."""
+
+    def __init__(self, pixels: np.ndarray, event: torch.cuda.Event | None = None,
+                 keepalive: tuple[Any, ...] = ()) -> None:
+        self._pixels = pixels
+        self._event = event
+        self._keepalive = keepalive  # host buffers an asynchronous copy may still be reading
+
+    def result(self) -> np.ndarray:
+        """(N, H, W, 3) uint8 RGB, once the device has finished."""
+        if self._event is not None:
+            self._event.synchronize()
+            self._event = None
+        self._keepalive = ()
+        return self._pixels
+
+
+class Translator:
+    """Translate RGB uint8 (N, H, W, 3) batches with a `Backend` (see the module docstring for the stages).
+
+    `mean` and `std` are the model's input normalisation (the output is mapped back with the same ones);
+    the defaults give the usual [-1, 1].
+    """
+
+    def __init__(self, backend: Backend, *, mean: Sequence[float] = (0.5, 0.5, 0.5),
+                 std: Sequence[float] = (0.5, 0.5, 0.5)) -> None:
+        if len(mean) != 3 or len(std) != 3 or min(std) <= 0:
+            raise ValueError(f"mean and std need 3 values each, std positive; got {mean!r}, {std!r}")
+        self.backend = backend
+        self.device = backend.device
+        self._cuda = self.device.type == "cuda"
+        self._memory_format = torch.channels_last if self._cuda else torch.contiguous_format
+        mean_t = torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1)
+        std_t = torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1)
+        dtype = backend.input_dtype
+        self._in_offset = (255.0 * mean_t).to(self.device, dtype)
+        self._in_divisor = (255.0 * std_t).to(self.device, dtype)
+        self._out_scale = (255.0 * std_t).to(self.device)
+        self._out_bias = (255.0 * mean_t).to(self.device)
+
+    @classmethod
+    def from_model(cls, model: ModelDirectory | str | Path, *, backend: str = "torch", device: str = "auto",
+                   precision: str = "auto", compile: bool = False, compile_mode: str = "max-autotune",
+                   inverse: bool = False) -> Translator:
+        """A translator for a model directory (or registered name), with the model's normalisation."""
+        from vidtrans.backends.factory import create_backend
+        from vidtrans.registry import resolve_model
+
+        found = model if isinstance(model, ModelDirectory) else resolve_model(model)
+        engine = create_backend(found, backend=backend, device=device, precision=precision, compile=compile,
+                                compile_mode=compile_mode, inverse=inverse)
+        return cls(engine, mean=found.info.mean, std=found.info.std)
+
+    def host_array(self, shape: tuple[int, ...]) -> np.ndarray:
+        """An uninitialised uint8 host array to stack frames into: pinned (page-locked) memory on CUDA."""
+        if self._cuda:
+            return torch.empty(shape, dtype=torch.uint8, pin_memory=True).numpy()
+        return np.empty(shape, dtype=np.uint8)
+
+    def upload(self, pixels: np.ndarray) -> torch.Tensor:
+        """Host RGB uint8 (N, H, W, 3) -> the same on the device.
+
+        On CUDA the copy is queued without blocking from pinned memory (`pixels` is staged into a pinned
+        buffer unless it came from `host_array`); keep `pixels` unchanged until the batch is finished.
+        """
+        check_rgb(pixels, batched=True)
+        host = torch.from_numpy(np.ascontiguousarray(pixels))
+        if not self._cuda:
+            return host
+        if not host.is_pinned():
+            host = torch.empty(pixels.shape, dtype=torch.uint8, pin_memory=True).copy_(host)
+        return host.to(self.device, non_blocking=True)
+
+    def prepare(self, frames: torch.Tensor) -> torch.Tensor:
+        """Device uint8 (N, H, W, 3) -> the backend's input: NCHW of `input_dtype`, normalised, padded.
+
+        Padding mirrors the edge (reflect) up to a multiple of `size_multiple` at the bottom and right;
+        an image smaller than that padding repeats its edge instead (replicate).
+        """
+        _, height, width, _ = frames.shape
+        x = frames.permute(0, 3, 1, 2).to(self.backend.input_dtype)
+        x = x.sub(self._in_offset).div_(self._in_divisor)
+        multiple = self.backend.size_multiple
+        pad_h, pad_w = -height % multiple, -width % multiple
+        if pad_h or pad_w:
+            mode = "reflect" if pad_h < height and pad_w < width else "replicate"
+            x = F.pad(x, (0, pad_w, 0, pad_h), mode=mode)
+        return x.contiguous(memory_format=self._memory_format)
+
+    def finish(self, output: torch.Tensor, height: int, width: int) -> torch.Tensor:
+        """The backend's output -> device uint8 (N, height, width, 3): cropped, denormalised, rounded, clamped."""
+        y = output[:, :, :height, :width]
+        if y.shape[1] == 1:
+            y = y.expand(-1, 3, -1, -1)
+        elif y.shape[1] != 3:
+            raise ValueError(f"the generator returns {y.shape[1]} channels; vidtrans writes RGB (3) or grey (1)")
+        y = torch.addcmul(self._out_bias, y.float(), self._out_scale).round_().clamp_(0, 255)
+        return y.to(torch.uint8).permute(0, 2, 3, 1).contiguous()
+
+    def run(self, frames: torch.Tensor) -> torch.Tensor:
+        """Device uint8 (N, H, W, 3) -> translated device uint8 (N, H, W, 3) (queued, not synchronised)."""
+        with torch.inference_mode():
+            _, height, width, _ = frames.shape
+            return self.finish(self.backend.run(self.prepare(frames)), height, width)
+
+    def download(self, frames: torch.Tensor) -> PendingBatch:
+        """Device uint8 (N, H, W, 3) -> host, into pinned memory without blocking on CUDA."""
+        return self._download(frames, keepalive=())
+
+    def _download(self, frames: torch.Tensor, *, keepalive: tuple[Any, ...]) -> PendingBatch:
+        if not self._cuda:
+            return PendingBatch(frames.cpu().numpy())
+        host = torch.empty(frames.shape, dtype=torch.uint8, pin_memory=True)
+        host.copy_(frames, non_blocking=True)
+        event = torch.cuda.Event()
+        event.record(torch.cuda.current_stream(self.device))
+        return PendingBatch(host.numpy(), event, keepalive)
+
+    def submit(self, pixels: np.ndarray) -> PendingBatch:
+        """Queue upload, run and download of a batch; on CUDA this returns before the GPU is done.
+
+        The pending batch keeps `pixels` alive until its result is taken (the upload may still read it).
+        """
+        return self._download(self.run(self.upload(pixels)), keepalive=(pixels,))
+
+    def translate(self, pixels: np.ndarray) -> np.ndarray:
+        """Translate a batch and wait for it: RGB uint8 (N, H, W, 3) -> RGB uint8 (N, H, W, 3)."""
+        return self.submit(pixels).result()
+
+    def synchronize(self) -> None:
+        """Wait for all queued device work (for timing)."""
+        if self._cuda:
+            torch.cuda.synchronize(self.device)
+
+    def close(self) -> None:
+        """Release the backend."""
+        self.backend.close()
