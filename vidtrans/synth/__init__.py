@@ -1,0 +1,21 @@
+"""Dataset synthesis (`vidtrans synth`): translate a labelled dataset into a mirror tree, resumable and sharded.
+
+    layout    find items in INPUT: GTA5, Cityscapes, any folder, or video frames
+    videos    video files in INPUT and their frame counts (for planning)
+    plan      the deterministic split into shards (`--shard I/N`, torchrun's RANK / WORLD_SIZE)
+    job       `OUTPUT/synth.json`: the job's identity, checked on every rerun
+    manifest  per-shard manifest parts, resume state, the merged `OUTPUT/manifest.jsonl`
+    labels    label files copied byte for byte, or hard-linked
+    run       the job: decode pool -> the shared pipeline and Translator -> encode pool -> manifest
+    merge     completeness over all shards and the full manifest
+"""
+
+from vidtrans.synth.layout import Dataset, Item, Sampling, find_items
+from vidtrans.synth.merge import MergeReport, merge_job
+from vidtrans.synth.plan import Shard, resolve_shard
+from vidtrans.synth.run import DEFAULT_WORKERS, SynthOptions, SynthSummary, synth
+
+__all__ = [
+    "DEFAULT_WORKERS", "Dataset", "Item", "MergeReport", "Sampling", "Shard", "SynthOptions", "SynthSummary",
+    "find_items", "merge_job", "resolve_shard", "synth",
+]
