@@ -165,6 +165,7 @@ def save_model(path: Path, info: ModelInfo, generator: nn.Module, inverse: nn.Mo
                 continue
             file = staging / WEIGHT_FILES[role]
             save_file(_state_for_saving(module), str(file), metadata={"format": "pt"})
+            file.chmod(0o644)  # safetensors creates owner-only files; models are meant to be shared
             hashes[role] = sha256_file(file)
         (staging / MODEL_JSON).write_text(json.dumps(info.to_json(hashes), indent=2) + "\n", encoding="utf-8")
         if path.exists():
