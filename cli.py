@@ -185,6 +185,23 @@ def _resize_spec(size: Optional[str], short_side: Optional[int], scale: Optional
     return ResizeSpec(size=parse_size(size) if size else None, short_side=short_side, scale=scale)
 
 
+def _ort_options(cudnn_search: str, tensorrt: bool, trt_cache: Optional[Path]):  # -> OrtOptions | None
+    """The ONNX Runtime provider settings of --ort-cudnn-search / --ort-tensorrt / --ort-trt-cache."""
+    from vidtrans.backends.onnxruntime_backend import OrtOptions
+    from vidtrans.errors import UsageError
+
+    try:
+        return OrtOptions(cudnn_conv_algo_search=cudnn_search.upper(), use_tensorrt=tensorrt,  # type: ignore[arg-type]
+                          tensorrt_cache_dir=trt_cache)
+    except ValueError as error:
+        raise UsageError(f"--ort-cudnn-search: {error}") from None
+
+
+_ORT_CUDNN_HELP = "onnxruntime on CUDA: cuDNN convolution search, EXHAUSTIVE (default), HEURISTIC or DEFAULT."
+_ORT_TRT_HELP = "onnxruntime: prefer its TensorRT execution provider (fp16 follows --precision)."
+_ORT_CACHE_HELP = "onnxruntime's TensorRT provider: engine cache folder (default: the model's engines/onnxruntime)."
+
+
 @app.command("convert")
 def convert_command(
     input: Path = typer.Argument(..., help="A video file (anything FFmpeg reads), an image, or a folder of images."),
@@ -201,6 +218,9 @@ def convert_command(
                                                          "per resolution; the first batch takes minutes)."),
     compile_mode: str = typer.Option("max-autotune", "--compile-mode",
                                      help="default, reduce-overhead, max-autotune or max-autotune-no-cudagraphs."),
+    ort_cudnn_search: str = typer.Option("EXHAUSTIVE", "--ort-cudnn-search", help=_ORT_CUDNN_HELP),
+    ort_tensorrt: bool = typer.Option(False, "--ort-tensorrt", help=_ORT_TRT_HELP),
+    ort_trt_cache: Optional[Path] = typer.Option(None, "--ort-trt-cache", help=_ORT_CACHE_HELP),
     codec: Optional[str] = typer.Option(None, "--codec", help="Video encoder (default libx264; libvpx-vp9 for .webm)."),
     crf: int = typer.Option(18, "--crf", help="Constant quality (lower is better; x264/x265, VP9, SVT-AV1, NVENC)."),
     preset: Optional[str] = typer.Option(None, "--preset", help="Encoder speed preset, e.g. veryfast, medium, slow."),
@@ -223,7 +243,7 @@ def convert_command(
 
     options = ConvertOptions(
         backend=backend, device=device, precision=precision, compile=compile, compile_mode=compile_mode,
-        inverse=inverse, batch_size=batch_size, encode=EncodeOptions(codec=codec, crf=crf, preset=preset),
+        ort=_ort_options(ort_cudnn_search, ort_tensorrt, ort_trt_cache), inverse=inverse, batch_size=batch_size, encode=EncodeOptions(codec=codec, crf=crf, preset=preset),
         resize=_resize_spec(size, short_side, scale), keep_size=keep_size, side_by_side=side_by_side,
         frame_format=frame_format, fps=fps, overwrite=overwrite, progress=not quiet)
     summary = convert(input, output, model=model, options=options)
@@ -251,6 +271,9 @@ def bench_command(
     batch_size: int = typer.Option(8, "--batch-size", "-b", help="Frames per batch."),
     compile: bool = typer.Option(False, "--compile", help="torch.compile the generator."),
     compile_mode: str = typer.Option("max-autotune", "--compile-mode", help="torch.compile mode."),
+    ort_cudnn_search: str = typer.Option("EXHAUSTIVE", "--ort-cudnn-search", help=_ORT_CUDNN_HELP),
+    ort_tensorrt: bool = typer.Option(False, "--ort-tensorrt", help=_ORT_TRT_HELP),
+    ort_trt_cache: Optional[Path] = typer.Option(None, "--ort-trt-cache", help=_ORT_CACHE_HELP),
     warmup: int = typer.Option(3, "--warmup", help="Batches to run before timing."),
     codec: Optional[str] = typer.Option(None, "--codec", help="Video encoder for the encode stage (default libx264)."),
     crf: int = typer.Option(18, "--crf", help="Encoder constant quality."),
@@ -273,7 +296,7 @@ def bench_command(
     if json_file is not None:
         check_writable_target(json_file, overwrite=True)
     options = BenchOptions(backend=backend, device=device, precision=precision, compile=compile,
-                           compile_mode=compile_mode, batch_size=batch_size, frames=frames, size=parse_size(size),
+                           compile_mode=compile_mode, ort=_ort_options(ort_cudnn_search, ort_tensorrt, ort_trt_cache), batch_size=batch_size, frames=frames, size=parse_size(size),
                            warmup=warmup, encode=EncodeOptions(codec=codec, crf=crf, preset=preset),
                            end_to_end=end_to_end)
     with tempfile.TemporaryDirectory(prefix="vidtrans-bench-") as folder:

@@ -135,3 +135,22 @@ def test_cuda_io_binding_matches_torch(model: ModelDirectory, precision: str) ->
     torch.cuda.synchronize()
     assert output.device.type == "cuda"
     assert (output.cpu() - expected).abs().max() <= (1e-3 if precision == "fp32" else 2 * LEVEL)
+
+
+def test_provider_options_reach_the_session(model: ModelDirectory) -> None:
+    from vidtrans.backends.factory import create_backend
+
+    backend = create_backend(model, backend="onnxruntime", device="cpu", ort_options=OrtOptions(intra_op_threads=1))
+    assert backend._session.get_session_options().intra_op_num_threads == 1
+    backend.close()
+
+
+def test_convert_cli_takes_provider_options(tmp_path: Path, make_clip: Callable[..., Path],
+                                            model: ModelDirectory) -> None:
+    from vidtrans.cli import main
+
+    clip = make_clip("drive.mp4", size=(64, 48), frames=2)
+    assert main(["convert", str(clip), "-o", str(tmp_path / "out.mp4"), "--model", str(model.path), "--backend",
+                 "onnxruntime", "--device", "cpu", "--ort-cudnn-search", "heuristic", "--quiet"]) == 0
+    assert main(["convert", str(clip), "-o", str(tmp_path / "x.mp4"), "--model", str(model.path), "--backend",
+                 "onnxruntime", "--ort-cudnn-search", "fastest"]) == 2

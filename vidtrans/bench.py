@@ -33,6 +33,7 @@ import numpy as np
 import torch
 
 from vidtrans.backends.factory import create_backend
+from vidtrans.backends.onnxruntime_backend import OrtOptions
 from vidtrans.convert import ConvertOptions, ConvertSummary, convert
 from vidtrans.errors import UsageError
 from vidtrans.modeldir import ModelDirectory, ModelInfo, save_model
@@ -50,6 +51,7 @@ class BenchOptions:
     precision: str = "auto"
     compile: bool = False
     compile_mode: str = "max-autotune"
+    ort: OrtOptions | None = None
     batch_size: int = 8
     frames: int = 120
     """Frames of the generated clip, or the most frames read from an input clip."""
@@ -173,7 +175,7 @@ def bench(model: ModelDirectory, *, workdir: Path, input: Path | None = None,
     stages = [StageTiming("decode", len(frames), decode_s, f"{width}x{height} {reader.info.codec}")]
 
     backend = create_backend(model, backend=options.backend, device=options.device, precision=options.precision,
-                             compile=options.compile, compile_mode=options.compile_mode)
+                             compile=options.compile, compile_mode=options.compile_mode, ort_options=options.ort)
     translator = Translator(backend, mean=model.info.mean, std=model.info.std)
     try:
         stages += _device_stages(translator, frames, options)

@@ -20,6 +20,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any, Literal
 
+from vidtrans.backends.onnxruntime_backend import OrtOptions
 from vidtrans.console import Progress, format_duration, warn
 from vidtrans.errors import InputError, OutputError, UsageError
 from vidtrans.frames import Frame
@@ -52,6 +53,7 @@ class ConvertOptions:
     precision: str = "auto"
     compile: bool = False
     compile_mode: str = "max-autotune"
+    ort: OrtOptions | None = None
     inverse: bool = False
     batch_size: int = 8
     encode: EncodeOptions = EncodeOptions()
@@ -189,7 +191,8 @@ def convert(input: str | Path, output: str | Path | None = None, *, model: str |
     if translator is None:
         translator = Translator.from_model(found, backend=options.backend, device=options.device,
                                            precision=options.precision, compile=options.compile,
-                                           compile_mode=options.compile_mode, inverse=options.inverse)
+                                           compile_mode=options.compile_mode, inverse=options.inverse,
+                                           ort_options=options.ort)
     try:
         return _Job(source_path, target, in_kind, out_kind, info, translator, options).run()
     finally:

@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 
 from vidtrans.backends.base import Backend
+from vidtrans.backends.onnxruntime_backend import OrtOptions
 from vidtrans.frames import check_rgb
 from vidtrans.modeldir import ModelDirectory
 
@@ -69,14 +70,14 @@ class Translator:
     @classmethod
     def from_model(cls, model: ModelDirectory | str | Path, *, backend: str = "torch", device: str = "auto",
                    precision: str = "auto", compile: bool = False, compile_mode: str = "max-autotune",
-                   inverse: bool = False) -> Translator:
+                   inverse: bool = False, ort_options: OrtOptions | None = None) -> Translator:
         """A translator for a model directory (or registered name), with the model's normalisation."""
         from vidtrans.backends.factory import create_backend
         from vidtrans.registry import resolve_model
 
         found = model if isinstance(model, ModelDirectory) else resolve_model(model)
         engine = create_backend(found, backend=backend, device=device, precision=precision, compile=compile,
-                                compile_mode=compile_mode, inverse=inverse)
+                                compile_mode=compile_mode, inverse=inverse, ort_options=ort_options)
         return cls(engine, mean=found.info.mean, std=found.info.std)
 
     def host_array(self, shape: tuple[int, ...]) -> np.ndarray:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from vidtrans.backends.base import Backend
+from vidtrans.backends.onnxruntime_backend import OrtOptions
 from vidtrans.backends.torch_backend import COMPILE_MODES, TorchBackend
 from vidtrans.backends.selection import select_backend
 from vidtrans.console import info
@@ -12,11 +13,11 @@ from vidtrans.modeldir import ModelDirectory
 
 def create_backend(model: ModelDirectory, *, backend: str = "torch", device: str = "auto",
                    precision: str = "auto", compile: bool = False, inverse: bool = False,
-                   compile_mode: str = "max-autotune") -> Backend:
+                   compile_mode: str = "max-autotune", ort_options: OrtOptions | None = None) -> Backend:
     """Load `model`'s generator (or its inverse) into the named backend on `device` at `precision`.
 
     `backend="auto"` picks one (see `selection.select_backend`) and prints the choice. `compile` and
-    `compile_mode` apply to the torch backend (see `TorchBackend`).
+    `compile_mode` apply to the torch backend (see `TorchBackend`), `ort_options` to the onnxruntime one.
     """
     if compile_mode not in COMPILE_MODES:
         raise UsageError(f"--compile-mode must be one of {', '.join(COMPILE_MODES)}; got {compile_mode!r}")
@@ -26,7 +27,8 @@ def create_backend(model: ModelDirectory, *, backend: str = "torch", device: str
     if choice.backend == "onnxruntime":
         from vidtrans.backends.onnxruntime_backend import OnnxRuntimeBackend
 
-        return OnnxRuntimeBackend.from_model(model, device=choice.device, precision=choice.precision, inverse=inverse)
+        return OnnxRuntimeBackend.from_model(model, device=choice.device, precision=choice.precision, inverse=inverse,
+                                             options=ort_options)
     if choice.backend == "tensorrt":
         from vidtrans.backends.tensorrt_backend import TensorRTBackend
 
