@@ -7,21 +7,26 @@ from pathlib import Path
 from typing import Literal
 
 from vidtrans.modeldir import ModelDirectory
-from vidtrans.registry import vidtrans_home
+from vidtrans.registry import BUNDLED_MODELS, vidtrans_home
+
+
+def _is_bundled(model: ModelDirectory) -> bool:
+    return model.path.resolve().parent == BUNDLED_MODELS.resolve()
 
 
 def artifact_dir(model: ModelDirectory, kind: Literal["onnx", "engines"]) -> Path:
-    """The model directory's `kind` folder, or a per-user cache folder when the model directory is read-only.
+    """The model directory's `kind` folder, or a per-user cache folder for bundled and read-only models.
 
-    Bundled models installed into a read-only site-packages keep their artefacts under
-    `$VIDTRANS_HOME/cache/<name>-<weights hash>/<kind>`.
+    Bundled models (inside the installed package) and models in read-only folders keep their artefacts under
+    `$VIDTRANS_HOME/cache/<name>-<weights hash>/<kind>`, so vidtrans never writes into its own package.
     """
-    try:
-        folder = model.derived_dir(kind)
-        if os.access(folder, os.W_OK):
-            return folder
-    except OSError:
-        pass
+    if not _is_bundled(model):
+        try:
+            folder = model.derived_dir(kind)
+            if os.access(folder, os.W_OK):
+                return folder
+        except OSError:
+            pass
     folder = vidtrans_home() / "cache" / f"{model.name}-{model.sha256['generator'][:12]}" / kind
     folder.mkdir(parents=True, exist_ok=True)
     return folder

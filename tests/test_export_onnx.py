@@ -241,3 +241,13 @@ def test_cli_export_errors(exported: dict[str, ModelDirectory], capsys: pytest.C
     assert "--opset must be an integer from 18" in capsys.readouterr().err
     assert main(["export", "--model", model, "--format", "engine"]) == 2
     assert "--format must be onnx or tensorrt" in capsys.readouterr().err
+
+
+def test_bundled_models_keep_their_exports_in_the_user_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from vidtrans.registry import resolve_model
+
+    monkeypatch.setenv("VIDTRANS_HOME", str(tmp_path / "home"))
+    demo = resolve_model("demo")
+    folder = artifact_dir(demo, "onnx")
+    assert folder == tmp_path / "home" / "cache" / f"demo-{demo.sha256['generator'][:12]}" / "onnx"
+    assert not (demo.path / "onnx").exists()
