@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import cv2
@@ -17,13 +16,7 @@ from vidtrans.registry import resolve_model
 SIZE = 32
 
 
-@pytest.fixture(autouse=True)
-def one_thread() -> Iterator[None]:
-    """Tiny networks gain nothing from a second thread, and spinning OpenMP threads crawl on a busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tiny networks: one thread is fastest
 
 
 def _scenes(count: int, seed: int) -> np.ndarray:

@@ -8,7 +8,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import av
@@ -31,13 +31,7 @@ TINY_SETTINGS = {"ngf": 8, "n_blocks": 2, "ndf": 8, "load_size": 36, "crop_size"
                  "device": "cpu", "register": False}
 
 
-@pytest.fixture(autouse=True)
-def one_thread() -> Iterator[None]:
-    """Tiny networks gain nothing from a second thread, and spinning OpenMP threads crawl on a busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tiny networks: one thread is fastest
 
 
 @pytest.fixture(autouse=True)

@@ -10,15 +10,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from vidtrans.errors import InputError, UsageError
 from vidtrans.fsutil import atomic_write_text
 from vidtrans.images import IMAGE_EXTENSIONS, is_image_file, list_images, write_image
+from vidtrans.video.files import VIDEO_EXTENSIONS, is_video_file, list_videos
 
-VIDEO_EXTENSIONS = (".mp4", ".mkv", ".avi", ".mov", ".webm", ".m4v", ".mpg", ".mpeg", ".ts")
 LIST_EXTENSIONS = (".txt", ".lst", ".list")
 
 
@@ -39,10 +38,6 @@ class Source:
     video: bool
 
 
-def is_video_file(path: Path) -> bool:
-    return path.suffix.lower() in VIDEO_EXTENSIONS
-
-
 def layout_root(folder: Path, *, split: str) -> Path:
     """The image folder of a known dataset layout at `folder`, or `folder` itself."""
     if (folder / "leftImg8bit").is_dir():
@@ -61,14 +56,6 @@ def layout_root(folder: Path, *, split: str) -> Path:
 
 def _key(path: Path, root: Path) -> str:
     return path.relative_to(root).with_suffix("").as_posix()
-
-
-def _videos_in(folder: Path) -> list[Path]:
-    found: list[Path] = []
-    for root, dirs, files in os.walk(folder):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        found += [Path(root) / f for f in files if not f.startswith(".") and is_video_file(Path(f))]
-    return sorted(found)
 
 
 def _read_list(path: Path) -> list[Source]:
@@ -107,7 +94,7 @@ def find_sources(spec: str, *, split: str = "train") -> tuple[Path, list[Source]
                          f"({', '.join(LIST_EXTENSIONS)})")
     root = layout_root(path, split=split)
     sources = [Source(p, _key(p, root), False) for p in list_images(root)]
-    sources += [Source(p, _key(p, root), True) for p in _videos_in(root)]
+    sources += [Source(p, _key(p, root), True) for p in list_videos(root)]
     return root, sorted(sources, key=lambda s: s.path)
 
 

@@ -7,7 +7,7 @@ import hashlib
 import os
 import secrets
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from vidtrans.errors import OutputError
@@ -59,6 +59,15 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
 def atomic_write_text(path: Path, text: str) -> None:
     """Write UTF-8 `text` to `path` so that the file appears only when complete."""
     atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def find_files(folder: Path, accept: Callable[[Path], bool], *, recursive: bool = True) -> list[Path]:
+    """Files under `folder` that `accept` takes, sorted by path; hidden files and folders are skipped."""
+    found: list[Path] = []
+    for root, dirs, files in os.walk(folder):
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".")) if recursive else []
+        found += [Path(root) / f for f in files if not f.startswith(".") and accept(Path(f))]
+    return sorted(found)
 
 
 def sha256_file(path: Path, *, chunk_size: int = 1 << 20) -> str:

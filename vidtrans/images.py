@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import cv2
 import numpy as np
 
 from vidtrans.errors import InputError, OutputError
-from vidtrans.fsutil import atomic_path
+from vidtrans.fsutil import atomic_path, find_files
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
 
@@ -25,11 +23,7 @@ def list_images(folder: Path, *, recursive: bool = True) -> list[Path]:
     folder = Path(folder)
     if not folder.is_dir():
         raise InputError(f"{folder}: no such folder")
-    found: list[Path] = []
-    for root, dirs, files in os.walk(folder):
-        dirs[:] = sorted(d for d in dirs if not d.startswith(".")) if recursive else []
-        found += [Path(root) / f for f in files if not f.startswith(".") and is_image_file(Path(f))]
-    return sorted(found)
+    return find_files(folder, is_image_file, recursive=recursive)
 
 
 def read_image(path: Path) -> np.ndarray:

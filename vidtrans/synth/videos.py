@@ -1,30 +1,13 @@
-"""Video files in a synth input: finding them and counting their frames (without decoding them)."""
+"""Counting the frames of a synth input's videos without decoding them."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import av
 
 from vidtrans.errors import InputError
 from vidtrans.video.probe import open_input, video_stream
-
-VIDEO_EXTENSIONS = (".mp4", ".mkv", ".mov", ".avi", ".webm", ".m4v", ".mpg", ".mpeg", ".ts")
-
-
-def is_video_file(path: Path) -> bool:
-    """Whether `path` has one of the video extensions synth samples frames from."""
-    return path.suffix.lower() in VIDEO_EXTENSIONS
-
-
-def list_videos(folder: Path) -> list[Path]:
-    """Video files under `folder`, sorted by path; hidden files and folders are skipped."""
-    found: list[Path] = []
-    for root, dirs, files in os.walk(folder):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        found += [Path(root) / f for f in files if not f.startswith(".") and is_video_file(Path(f))]
-    return sorted(found)
 
 
 def probe_frames(path: Path) -> tuple[int, float]:

@@ -9,10 +9,11 @@ from vidtrans.video.encode import (
     WriterReport,
     check_container_codec,
 )
+from vidtrans.video.files import VIDEO_EXTENSIONS, is_video_file, list_videos
 from vidtrans.video.probe import VideoInfo, probe
 from vidtrans.video.remux import RemuxReport
 
 __all__ = [
-    "VIDEO_SUFFIXES", "Colour", "DecodeStats", "EncodeOptions", "RemuxReport", "VideoInfo", "VideoReader",
-    "VideoWriter", "WriterReport", "check_container_codec", "probe", "read_frames",
+    "VIDEO_EXTENSIONS", "VIDEO_SUFFIXES", "Colour", "DecodeStats", "EncodeOptions", "RemuxReport", "VideoInfo", "VideoReader",
+    "VideoWriter", "WriterReport", "check_container_codec", "is_video_file", "list_videos", "probe", "read_frames",
 ]
