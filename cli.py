@@ -44,8 +44,9 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
+_TRANSLATE, _TRAIN, _MEASURE, _MODELS = "Translate", "Train and deploy", "Measure", "Models"
 models_app = typer.Typer(help="List, inspect, import and remove models.", no_args_is_help=True)
-app.add_typer(models_app, name="models")
+app.add_typer(models_app, name="models", rich_help_panel=_MODELS)
 
 
 def _version(value: bool) -> None:
@@ -202,7 +203,7 @@ _ORT_TRT_HELP = "onnxruntime: prefer its TensorRT execution provider (fp16 follo
 _ORT_CACHE_HELP = "onnxruntime's TensorRT provider: engine cache folder (default: the model's engines/onnxruntime)."
 
 
-@app.command("convert")
+@app.command("convert", rich_help_panel=_TRANSLATE)
 def convert_command(
     input: Path = typer.Argument(..., help="A video file (anything FFmpeg reads), an image, or a folder of images."),
     output: Optional[str] = typer.Option(
@@ -256,7 +257,7 @@ def convert_command(
                              f"the {summary.frames} that could")
 
 
-@app.command("bench")
+@app.command("bench", rich_help_panel=_MEASURE)
 def bench_command(
     model: Optional[str] = typer.Option(None, "--model", "-m", help="Model name or directory."),
     arch: Optional[str] = typer.Option(None, "--arch", help="Instead of --model: a randomly initialised "
@@ -317,7 +318,7 @@ train_app = typer.Typer(
     cls=DefaultCommandGroup, no_args_is_help=True,
     help="Train CycleGAN (unpaired) or pix2pix (paired): `vidtrans train DOMAIN_A DOMAIN_B --name NAME`, "
          "`vidtrans train --resume runs/NAME`; every option: `vidtrans train run --help`.")
-app.add_typer(train_app, name="train")
+app.add_typer(train_app, name="train", rich_help_panel=_TRAIN)
 
 
 @train_app.command("run", hidden=True)
@@ -444,7 +445,7 @@ if TYPE_CHECKING:
     from vidtrans.modeldir import ModelDirectory
 
 
-@app.command("export")
+@app.command("export", rich_help_panel=_TRAIN)
 def export(
     model: str = typer.Option(..., "--model", "-m", help="Model name or directory."),
     fmt: str = typer.Option("onnx", "--format", "-f", help="onnx or tensorrt."),
@@ -559,7 +560,7 @@ def _export_tensorrt(model: ModelDirectory, *, fp16: bool, inverse: bool, force:
 
 demo_app = typer.Typer(help="Run the whole job offline on a generated clip; `vidtrans demo scenes` writes "
                             "synthetic driving datasets.")
-app.add_typer(demo_app, name="demo")
+app.add_typer(demo_app, name="demo", rich_help_panel=_TRANSLATE)
 
 
 @demo_app.callback(invoke_without_command=True)
@@ -619,7 +620,7 @@ def demo_scenes_command(
                f"to {summary.out_dir}")
 
 
-@app.command("eval")
+@app.command("eval", rich_help_panel=_MEASURE)
 def eval_command(
     model: str = typer.Option(..., "--model", "-m", help="Model name or directory."),
     pairs: Optional[tuple[Path, Path]] = typer.Option(
@@ -661,7 +662,7 @@ def eval_command(
 # --- synth ----------------------------------------------------------------------------------------
 
 
-@app.command("synth")
+@app.command("synth", rich_help_panel=_TRANSLATE)
 def synth_command(
     input: Optional[Path] = typer.Argument(None, help="A dataset: GTA5 (images/ + labels/), Cityscapes "
                                                       "(leftImg8bit/ + gtFine/), any folder of images and videos, "
