@@ -125,3 +125,22 @@ def test_not_a_checkpoint(tmp_path: Path) -> None:
     torch.save({"foo.weight": torch.zeros(1)}, tmp_path / "other.pth")
     with pytest.raises(ModelError, match="match neither"):
         import_checkpoint(tmp_path / "other.pth", name="o", destination=tmp_path / "m")
+
+
+def test_refusals_never_advise_unsafe_loading(tmp_path: Path) -> None:
+    """torch's own message suggests weights_only=False; vidtrans must not pass that on."""
+    text = tmp_path / "notes.pth"
+    text.write_text("just some text\n")
+    with pytest.raises(ModelError) as error:
+        read_checkpoint(text)
+    message = str(error.value)
+    assert message.startswith(f"{text}: not a readable PyTorch checkpoint") and "\n" not in message
+    assert "weights_only" not in message
+    marker = tmp_path / "pwned"
+    torch.save({"x": _Payload(marker)}, tmp_path / "evil.pth")
+    with pytest.raises(ModelError) as error:
+        read_checkpoint(tmp_path / "evil.pth")
+    message = str(error.value)
+    assert "refusing to load" in message and "Unsupported global" in message and "\n" not in message
+    assert "weights_only" not in message
+    assert not marker.exists()

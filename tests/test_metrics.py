@@ -325,7 +325,7 @@ def test_load_fid_inception_refuses_arbitrary_pickles(tmp_path: Path) -> None:
 
 
 def test_load_fid_inception_bad_files(tmp_path: Path) -> None:
-    with pytest.raises(ModelError, match="not found"):
+    with pytest.raises(ModelError, match="no such Inception weight file"):
         load_fid_inception(tmp_path / "nope.pth")
     garbage = tmp_path / "garbage.pth"
     garbage.write_bytes(b"definitely not a checkpoint" * 4)

@@ -7,7 +7,6 @@ states as tensors, image pools as tensor stacks), so it loads with `torch.load(w
 from __future__ import annotations
 
 import os
-import pickle
 import shutil
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,7 @@ import torch
 
 from vidtrans.errors import InputError
 from vidtrans.fsutil import atomic_path
+from vidtrans.safeload import load_weights_only
 
 FORMAT = 1
 LATEST = "latest.pt"
@@ -64,16 +64,7 @@ def keep_copy(source: Path, target: Path) -> None:
 def load_checkpoint(path: Path) -> dict[str, Any]:
     """Read a checkpoint with `weights_only=True`; anything else is an InputError naming the file."""
     path = Path(path)
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise InputError(f"{path}: no such checkpoint") from None
-    except pickle.UnpicklingError as error:
-        raise InputError(f"{path}: refusing to load a checkpoint that needs arbitrary unpickling "
-                         f"({str(error).strip().splitlines()[0] if str(error).strip() else 'unsupported object'})"
-                         ) from None
-    except (RuntimeError, EOFError, OSError, ValueError) as error:
-        raise InputError(f"{path}: not a readable checkpoint ({error})") from None
+    state = load_weights_only(path, what="checkpoint", error=InputError)
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise InputError(f"{path}: not a vidtrans training checkpoint (format {FORMAT})")
     return state

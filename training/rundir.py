@@ -10,7 +10,7 @@ from typing import Any
 import yaml
 
 from vidtrans.errors import InputError, OutputError
-from vidtrans.fsutil import atomic_write_text
+from vidtrans.fsutil import atomic_write_text, folder_listing
 from vidtrans.training.checkpoint import LATEST
 from vidtrans.training.config import TrainConfig, config_to_dict, resume_config
 
@@ -51,8 +51,10 @@ class RunDir:
         atomic_write_text(self.config, yaml.safe_dump(config_to_dict(config), sort_keys=False))
 
     def read_config(self) -> dict[str, Any]:
+        if not self.path.is_dir():
+            raise InputError(f"{self.path}: no such run folder")
         if not self.config.is_file():
-            raise InputError(f"{self.path}: not a vidtrans run (no {CONFIG_FILE}; it holds: {_listing(self.path)})")
+            raise InputError(f"{self.path}: not a vidtrans run (no {CONFIG_FILE}; it holds: {folder_listing(self.path)})")
         try:
             doc = yaml.safe_load(self.config.read_text(encoding="utf-8"))
         except (yaml.YAMLError, UnicodeDecodeError) as error:
@@ -73,13 +75,6 @@ class RunDir:
                 raise OutputError(f"{self.path}: exists and is not a vidtrans run; refusing to replace it")
             shutil.rmtree(self.path)
         self.path.mkdir(parents=True)
-
-
-def _listing(path: Path) -> str:
-    if not path.is_dir():
-        return "no such folder"
-    names = sorted(p.name for p in path.iterdir())
-    return ", ".join(names[:10]) + (" ..." if len(names) > 10 else "") if names else "nothing"
 
 
 def load_run_config(run_dir: Path, overrides: dict[str, Any]) -> TrainConfig:

@@ -70,6 +70,12 @@ def find_files(folder: Path, accept: Callable[[Path], bool], *, recursive: bool 
     return sorted(found)
 
 
+def folder_listing(path: Path, *, limit: int = 10) -> str:
+    """The first names in a folder, for error messages: `a, b, c ...` or `nothing`."""
+    names = sorted(p.name for p in Path(path).iterdir())
+    return ", ".join(names[:limit]) + (" ..." if len(names) > limit else "") if names else "nothing"
+
+
 def sha256_file(path: Path, *, chunk_size: int = 1 << 20) -> str:
     """The hex SHA-256 of a file's bytes."""
     digest = hashlib.sha256()

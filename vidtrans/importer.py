@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import pickle
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -16,6 +15,7 @@ from vidtrans.modeldir import ModelDirectory, ModelInfo, load_state_dict_checked
 from vidtrans.networks import GeneratorConfig, build_generator, generator_config
 from vidtrans.networks.config import GeneratorArch, Norm
 from vidtrans.registry import user_model_path
+from vidtrans.safeload import load_weights_only
 
 _STATS = ("running_mean", "running_var", "num_batches_tracked")
 
@@ -25,14 +25,7 @@ def read_checkpoint(path: Path) -> dict[str, torch.Tensor]:
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{path}: no such file")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as error:
-        first_line = str(error).strip().splitlines()[0] if str(error).strip() else "unsupported object"
-        raise ModelError(f"{path}: refusing to load: the file holds objects that need arbitrary unpickling "
-                         f"(only plain state dicts of tensors are accepted; {first_line})") from None
-    except (RuntimeError, EOFError, OSError, ValueError) as error:
-        raise ModelError(f"{path}: not a readable PyTorch checkpoint ({error})") from None
+    state = load_weights_only(path, what="PyTorch checkpoint")
     if isinstance(state, Mapping) and "state_dict" in state and isinstance(state["state_dict"], Mapping):
         state = state["state_dict"]
     if not isinstance(state, Mapping) or not all(isinstance(v, torch.Tensor) for v in state.values()):

@@ -9,7 +9,6 @@ loads with a strict key check. The file is never downloaded: the user passes it 
 
 from __future__ import annotations
 
-import pickle
 from pathlib import Path
 
 import torch
@@ -17,6 +16,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from vidtrans.errors import ModelError
+from vidtrans.safeload import load_weights_only
 
 INPUT_SIZE = 299
 FEATURE_DIM = 2048
@@ -255,22 +255,7 @@ def load_fid_inception(path: Path) -> InceptionFeatures:
     The file is treated as untrusted: it is read with ``weights_only=True`` and refused if it
     needs arbitrary unpickling. Its keys must match the network's exactly.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise ModelError(f"{path}: Inception weight file not found")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError:
-        raise ModelError(
-            f"{path}: refusing to load: not a plain weights file "
-            "(it needs arbitrary unpickling, which is unsafe for an untrusted file)"
-        ) from None
-    except OSError as exc:
-        raise ModelError(f"{path}: cannot read Inception weights ({exc.strerror or exc})") from None
-    except Exception as exc:  # torch.load reports corrupt files with many exception types
-        raise ModelError(
-            f"{path}: not a readable PyTorch weight file ({type(exc).__name__}: {exc})"
-        ) from None
+    state = load_weights_only(Path(path), what="Inception weight file")
     if not isinstance(state, dict):
         raise ModelError(f"{path}: expected a state dict, found {type(state).__name__}")
     model = InceptionFeatures()

@@ -18,7 +18,7 @@ from safetensors.torch import load_file, save_file
 
 import vidtrans
 from vidtrans.errors import ModelError, OutputError
-from vidtrans.fsutil import sha256_file, temporary_sibling
+from vidtrans.fsutil import folder_listing, sha256_file, temporary_sibling
 from vidtrans.networks import GeneratorConfig, build_generator, config_from_dict, config_to_dict
 
 FORMAT_VERSION = 1
@@ -188,7 +188,7 @@ def open_model(path: Path) -> ModelDirectory:
         raise ModelError(f"{path}: not a model directory (no such folder)")
     manifest = path / MODEL_JSON
     if not manifest.is_file():
-        raise ModelError(f"{path}: not a model directory: missing {MODEL_JSON} (it holds: {_listing(path)})")
+        raise ModelError(f"{path}: not a model directory: missing {MODEL_JSON} (it holds: {folder_listing(path)})")
     try:
         doc = json.loads(manifest.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
@@ -208,10 +208,6 @@ def open_model(path: Path) -> ModelDirectory:
     needed = ["generator"] + (["generator_inverse"] if info.has_inverse else [])
     missing = [WEIGHT_FILES[r] for r in needed if r not in hashes or not (path / WEIGHT_FILES[r]).is_file()]
     if missing:
-        raise ModelError(f"{path}: missing {', '.join(missing)} (it holds: {_listing(path)})")
+        raise ModelError(f"{path}: missing {', '.join(missing)} (it holds: {folder_listing(path)})")
     return ModelDirectory(path=path, info=info, sha256=hashes)
 
-
-def _listing(path: Path) -> str:
-    names = sorted(p.name for p in path.iterdir())
-    return ", ".join(names[:10]) + (" ..." if len(names) > 10 else "") if names else "nothing"
