@@ -97,9 +97,15 @@ def broadcast(ctx: DistContext, value: Any) -> Any:
     return box[0]
 
 
-def shutdown(ctx: DistContext) -> None:
-    """Leave the process group."""
+def shutdown(ctx: DistContext, *, synchronize: bool = True) -> None:
+    """Leave the process group; after a clean run every rank first waits for the others.
+
+    Without that barrier a rank that finishes first can tear gloo down while a peer still talks to it,
+    which aborts the process at exit. After an error there is no barrier (a failed peer would never reach it).
+    """
     if ctx.distributed and dist.is_initialized():
+        if synchronize:
+            barrier(ctx)
         dist.destroy_process_group()
 
 

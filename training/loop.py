@@ -296,7 +296,10 @@ def train(config: TrainConfig, run_dir: Path, *, resume: bool = False, overwrite
     """
     ctx = setup(config.device)
     try:
-        return Trainer(config, RunDir(Path(run_dir)), ctx, progress=progress).run_training(
+        result = Trainer(config, RunDir(Path(run_dir)), ctx, progress=progress).run_training(
             resume=resume, overwrite=overwrite)
-    finally:
-        shutdown(ctx)
+    except BaseException:
+        shutdown(ctx, synchronize=False)
+        raise
+    shutdown(ctx)
+    return result
