@@ -66,8 +66,6 @@ class DiscriminatorStep(nn.Module):
 class GanModel(abc.ABC):
     """The state and plumbing of a GAN under training; subclasses define the networks and `train_step`."""
 
-    loss_names: tuple[str, ...] = ()
-
     def __init__(self, config: TrainConfig, runtime: Runtime) -> None:
         self.config = config
         self.runtime = runtime
