@@ -17,7 +17,9 @@ import typer
 from typer.core import TyperGroup
 
 import vidtrans
+from vidtrans.cli_params import runtime_options, training_settings
 from vidtrans.errors import VidtransError
+from vidtrans.runtime import RuntimeOptions
 
 _debug = False
 
@@ -186,42 +188,15 @@ def _resize_spec(size: Optional[str], short_side: Optional[int], scale: Optional
     return ResizeSpec(size=parse_size(size) if size else None, short_side=short_side, scale=scale)
 
 
-def _ort_options(cudnn_search: str, tensorrt: bool, trt_cache: Optional[Path]):  # -> OrtOptions | None
-    """The ONNX Runtime provider settings of --ort-cudnn-search / --ort-tensorrt / --ort-trt-cache."""
-    from vidtrans.backends.onnxruntime_backend import OrtOptions
-    from vidtrans.errors import UsageError
-
-    try:
-        return OrtOptions(cudnn_conv_algo_search=cudnn_search.upper(), use_tensorrt=tensorrt,  # type: ignore[arg-type]
-                          tensorrt_cache_dir=trt_cache)
-    except ValueError as error:
-        raise UsageError(f"--ort-cudnn-search: {error}") from None
-
-
-_ORT_CUDNN_HELP = "onnxruntime on CUDA: cuDNN convolution search, EXHAUSTIVE (default), HEURISTIC or DEFAULT."
-_ORT_TRT_HELP = "onnxruntime: prefer its TensorRT execution provider (fp16 follows --precision)."
-_ORT_CACHE_HELP = "onnxruntime's TensorRT provider: engine cache folder (default: the model's engines/onnxruntime)."
-
-
 @app.command("convert", rich_help_panel=_TRANSLATE)
+@runtime_options
 def convert_command(
     input: Path = typer.Argument(..., help="A video file (anything FFmpeg reads), an image, or a folder of images."),
     output: Optional[str] = typer.Option(
         None, "--output", "-o", help="A video (.mp4 .mkv .mov .webm), an image, or a folder for frames "
                                      "(default: beside the input, e.g. clip.MODEL.mp4)."),
     model: str = typer.Option(..., "--model", "-m", help="Model name or model directory."),
-    inverse: bool = typer.Option(False, "--inverse", help="Use the model's inverse generator (target -> source)."),
-    backend: str = typer.Option("torch", "--backend", help="torch, onnxruntime, tensorrt or auto."),
-    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
-    precision: str = typer.Option("auto", "--precision", help="auto (fp16 on CUDA), fp32 or fp16."),
     batch_size: int = typer.Option(8, "--batch-size", "-b", help="Frames per batch."),
-    compile: bool = typer.Option(False, "--compile", help="torch.compile the generator (one static shape "
-                                                         "per resolution; the first batch takes minutes)."),
-    compile_mode: str = typer.Option("max-autotune", "--compile-mode",
-                                     help="default, reduce-overhead, max-autotune or max-autotune-no-cudagraphs."),
-    ort_cudnn_search: str = typer.Option("EXHAUSTIVE", "--ort-cudnn-search", help=_ORT_CUDNN_HELP),
-    ort_tensorrt: bool = typer.Option(False, "--ort-tensorrt", help=_ORT_TRT_HELP),
-    ort_trt_cache: Optional[Path] = typer.Option(None, "--ort-trt-cache", help=_ORT_CACHE_HELP),
     codec: Optional[str] = typer.Option(None, "--codec", help="Video encoder (default libx264; libvpx-vp9 for .webm)."),
     crf: int = typer.Option(18, "--crf", help="Constant quality (lower is better; x264/x265, VP9, SVT-AV1, NVENC)."),
     preset: Optional[str] = typer.Option(None, "--preset", help="Encoder speed preset, e.g. veryfast, medium, slow."),
@@ -235,6 +210,7 @@ def convert_command(
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or summary line."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON on stdout."),
+    *, runtime: RuntimeOptions,
 ) -> None:
     """Translate a video, an image or a folder of images with a model (streamed in batches)."""
     from vidtrans.console import info
@@ -243,8 +219,7 @@ def convert_command(
     from vidtrans.video import EncodeOptions
 
     options = ConvertOptions(
-        backend=backend, device=device, precision=precision, compile=compile, compile_mode=compile_mode,
-        ort=_ort_options(ort_cudnn_search, ort_tensorrt, ort_trt_cache), inverse=inverse, batch_size=batch_size, encode=EncodeOptions(codec=codec, crf=crf, preset=preset),
+        runtime=runtime, batch_size=batch_size, encode=EncodeOptions(codec=codec, crf=crf, preset=preset),
         resize=_resize_spec(size, short_side, scale), keep_size=keep_size, side_by_side=side_by_side,
         frame_format=frame_format, fps=fps, overwrite=overwrite, progress=not quiet)
     summary = convert(input, output, model=model, options=options)
@@ -258,6 +233,7 @@ def convert_command(
 
 
 @app.command("bench", rich_help_panel=_MEASURE)
+@runtime_options
 def bench_command(
     model: Optional[str] = typer.Option(None, "--model", "-m", help="Model name or directory."),
     arch: Optional[str] = typer.Option(None, "--arch", help="Instead of --model: a randomly initialised "
@@ -266,21 +242,14 @@ def bench_command(
     input: Optional[Path] = typer.Option(None, "--input", "-i", help="A clip to measure on (default: generated)."),
     size: str = typer.Option("1024x512", "--size", help="WIDTHxHEIGHT of the generated clip."),
     frames: int = typer.Option(120, "--frames", help="Frames of the generated clip (at most this many of --input)."),
-    backend: str = typer.Option("torch", "--backend", help="torch, onnxruntime, tensorrt or auto."),
-    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
-    precision: str = typer.Option("auto", "--precision", help="auto (fp16 on CUDA), fp32 or fp16."),
     batch_size: int = typer.Option(8, "--batch-size", "-b", help="Frames per batch."),
-    compile: bool = typer.Option(False, "--compile", help="torch.compile the generator."),
-    compile_mode: str = typer.Option("max-autotune", "--compile-mode", help="torch.compile mode."),
-    ort_cudnn_search: str = typer.Option("EXHAUSTIVE", "--ort-cudnn-search", help=_ORT_CUDNN_HELP),
-    ort_tensorrt: bool = typer.Option(False, "--ort-tensorrt", help=_ORT_TRT_HELP),
-    ort_trt_cache: Optional[Path] = typer.Option(None, "--ort-trt-cache", help=_ORT_CACHE_HELP),
     warmup: int = typer.Option(3, "--warmup", help="Batches to run before timing."),
     codec: Optional[str] = typer.Option(None, "--codec", help="Video encoder for the encode stage (default libx264)."),
     crf: int = typer.Option(18, "--crf", help="Encoder constant quality."),
     preset: Optional[str] = typer.Option(None, "--preset", help="Encoder speed preset."),
     end_to_end: bool = typer.Option(True, "--end-to-end/--no-end-to-end", help="Also time `convert` on the clip."),
     json_file: Optional[Path] = typer.Option(None, "--json", help="Also write the results as JSON to this file."),
+    *, runtime: RuntimeOptions,
 ) -> None:
     """Measure decode, upload, model, download and encode throughput separately and end to end."""
     import tempfile
@@ -296,8 +265,7 @@ def bench_command(
         raise UsageError("give either --model or --arch (a randomly initialised reference generator)")
     if json_file is not None:
         check_writable_target(json_file, overwrite=True)
-    options = BenchOptions(backend=backend, device=device, precision=precision, compile=compile,
-                           compile_mode=compile_mode, ort=_ort_options(ort_cudnn_search, ort_tensorrt, ort_trt_cache), batch_size=batch_size, frames=frames, size=parse_size(size),
+    options = BenchOptions(runtime=runtime, batch_size=batch_size, frames=frames, size=parse_size(size),
                            warmup=warmup, encode=EncodeOptions(codec=codec, crf=crf, preset=preset),
                            end_to_end=end_to_end)
     with tempfile.TemporaryDirectory(prefix="vidtrans-bench-") as folder:
@@ -321,98 +289,47 @@ train_app = typer.Typer(
 app.add_typer(train_app, name="train", rich_help_panel=_TRAIN)
 
 
+def _domain_help(name: str) -> str:
+    from vidtrans.training.config import setting_fields
+
+    return setting_fields()[name][1].metadata["help"]
+
+
 @train_app.command("run", hidden=True)
+@training_settings
 def train_run(
-    domain_a: Optional[str] = typer.Argument(None, metavar="DOMAIN_A",
-                                             help="Input domain: image folder, video, folder of videos, list file "
-                                                  "or dataset root (GTA5, Cityscapes)."),
-    domain_b: Optional[str] = typer.Argument(None, metavar="DOMAIN_B", help="Output domain, likewise."),
-    name: Optional[str] = typer.Option(None, "--name", help="Run and model name (runs/NAME, model NAME)."),
+    domain_a: Optional[str] = typer.Argument(None, metavar="DOMAIN_A", help=_domain_help("domain_a")),
+    domain_b: Optional[str] = typer.Argument(None, metavar="DOMAIN_B", help=_domain_help("domain_b")),
     config_file: Optional[Path] = typer.Option(None, "--config", help="YAML or TOML settings; flags override it."),
     resume: Optional[Path] = typer.Option(None, "--resume", help="Continue the run in this folder."),
-    mode: Optional[str] = typer.Option(None, "--mode", help="cyclegan (unpaired, default) or pix2pix (paired)."),
-    net_g: Optional[str] = typer.Option(None, "--netG", "--net-g",
-                                        help="resnet_9blocks, resnet_6blocks, unet_256 or unet_128."),
-    ngf: Optional[int] = typer.Option(None, "--ngf", help="Generator filters in the first layer (64)."),
-    n_blocks: Optional[int] = typer.Option(None, "--n-blocks", help="Residual blocks (default from --netG)."),
-    net_d: Optional[str] = typer.Option(None, "--netD", "--net-d", help="basic (70x70 PatchGAN), n_layers or pixel."),
-    ndf: Optional[int] = typer.Option(None, "--ndf", help="Discriminator filters in the first layer (64)."),
-    n_layers_d: Optional[int] = typer.Option(None, "--n-layers-D", "--n-layers-d", help="Layers of --netD n_layers."),
-    norm: Optional[str] = typer.Option(None, "--norm", help="instance, batch or none (default by mode)."),
-    dropout: Optional[bool] = typer.Option(None, "--dropout/--no-dropout", help="Generator dropout (pix2pix: on)."),
-    init_type: Optional[str] = typer.Option(None, "--init-type", help="normal, xavier, kaiming or orthogonal."),
-    init_gain: Optional[float] = typer.Option(None, "--init-gain", help="Init scale (0.02)."),
-    batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Images per step and process (1)."),
-    lr: Optional[float] = typer.Option(None, "--lr", help="Adam learning rate (2e-4)."),
-    beta1: Optional[float] = typer.Option(None, "--beta1", help="Adam beta1 (0.5)."),
-    gan_mode: Optional[str] = typer.Option(None, "--gan-mode", help="lsgan, vanilla or wgangp (default by mode)."),
-    lambda_cycle: Optional[float] = typer.Option(None, "--lambda-cycle", help="Cycle-consistency weight (10)."),
-    lambda_identity: Optional[float] = typer.Option(None, "--lambda-identity",
-                                                    help="Identity weight relative to --lambda-cycle (0.5; 0: off)."),
-    lambda_l1: Optional[float] = typer.Option(None, "--lambda-l1", help="pix2pix L1 weight (100)."),
-    pool_size: Optional[int] = typer.Option(None, "--pool-size", help="Image pool size (50; 0: off)."),
-    lr_policy: Optional[str] = typer.Option(None, "--lr-policy", help="linear, step or cosine."),
-    epochs: Optional[int] = typer.Option(None, "--epochs", help="Epochs at the initial learning rate (100)."),
-    epochs_decay: Optional[int] = typer.Option(None, "--epochs-decay", help="Epochs of decay to zero (100)."),
-    seed: Optional[int] = typer.Option(None, "--seed", help="Seed for weights, data order and augmentation (0)."),
-    num_workers: Optional[int] = typer.Option(None, "--num-workers", help="Data loading processes (4)."),
-    max_items: Optional[int] = typer.Option(None, "--max-items", help="Use at most this many images per domain."),
-    frame_step: Optional[int] = typer.Option(None, "--frame-step", help="Take every N-th video frame (10)."),
-    split: Optional[str] = typer.Option(None, "--split", help="Cityscapes split under leftImg8bit/ (train)."),
-    preprocess: Optional[str] = typer.Option(None, "--preprocess",
-                                             help="resize_and_crop, scale_width_and_crop, scale_width, crop or none."),
-    load_size: Optional[int] = typer.Option(None, "--load-size", help="Resize/scale target (286)."),
-    crop_size: Optional[int] = typer.Option(None, "--crop-size", help="Random crop size (256)."),
-    flip: Optional[bool] = typer.Option(None, "--flip/--no-flip", help="Random horizontal flips (on)."),
-    direction: Optional[str] = typer.Option(None, "--direction", help="AtoB (default) or BtoA."),
-    source_domain: Optional[str] = typer.Option(None, "--source-domain", help="Model's input domain name (e.g. game)."),
-    target_domain: Optional[str] = typer.Option(None, "--target-domain",
-                                                help="Model's output domain name (e.g. real)."),
     runs_dir: Path = typer.Option(Path("runs"), "--runs-dir", help="Folder of runs."),
-    log_every: Optional[int] = typer.Option(None, "--log-every", help="Log losses every N steps (100)."),
-    sample_every: Optional[int] = typer.Option(None, "--sample-every", help="Image grids every N steps (1000)."),
-    save_every: Optional[int] = typer.Option(None, "--save-every", help="Keep a checkpoint every N epochs (5)."),
-    save_every_steps: Optional[int] = typer.Option(None, "--save-every-steps",
-                                                   help="Also update the latest checkpoint every N steps (0: off)."),
-    max_steps: Optional[int] = typer.Option(None, "--max-steps", help="Stop after this many steps."),
-    device: Optional[str] = typer.Option(None, "--device", help="auto, cpu, cuda or cuda:N."),
-    amp: Optional[bool] = typer.Option(None, "--amp/--no-amp", help="bf16 autocast (CUDA)."),
-    compile_: Optional[bool] = typer.Option(None, "--compile/--no-compile", help="torch.compile the networks."),
-    register: Optional[bool] = typer.Option(None, "--register/--no-register",
-                                            help="Register the model under NAME at the end (on)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing run or model of that name."),
+    print_config: bool = typer.Option(False, "--print-config",
+                                      help="Print the resolved settings as YAML (a --config file) and exit."),
+    *, settings: dict,
 ) -> None:
-    """Train a model on two domains, or continue a run with --resume."""
+    """Train a model on two domains, or continue a run with --resume; every setting is also a --config key."""
     from vidtrans.errors import UsageError
-    from vidtrans.training.config import load_config
+    from vidtrans.training.config import config_to_yaml, load_config
     from vidtrans.training.loop import train
     from vidtrans.training.rundir import load_run_config
 
-    settings = {
-        "name": name, "mode": mode, "net_g": net_g, "ngf": ngf, "n_blocks": n_blocks, "net_d": net_d, "ndf": ndf,
-        "n_layers_d": n_layers_d, "norm": norm, "dropout": dropout, "init_type": init_type, "init_gain": init_gain,
-        "batch_size": batch_size, "lr": lr, "beta1": beta1, "gan_mode": gan_mode, "lambda_cycle": lambda_cycle,
-        "lambda_identity": lambda_identity, "lambda_l1": lambda_l1, "pool_size": pool_size, "lr_policy": lr_policy,
-        "epochs": epochs, "epochs_decay": epochs_decay, "seed": seed, "num_workers": num_workers,
-        "max_items": max_items, "frame_step": frame_step, "split": split, "preprocess": preprocess,
-        "load_size": load_size, "crop_size": crop_size, "flip": flip, "direction": direction,
-        "source_domain": source_domain, "target_domain": target_domain, "log_every": log_every,
-        "sample_every": sample_every, "save_every": save_every, "save_every_steps": save_every_steps,
-        "max_steps": max_steps, "device": device, "amp": amp, "compile": compile_, "register": register,
-        "domain_a": str(Path(domain_a).expanduser().absolute()) if domain_a else None,
-        "domain_b": str(Path(domain_b).expanduser().absolute()) if domain_b else None,
-    }
-    overrides = {key: value for key, value in settings.items() if value is not None}
+    for key, domain in (("domain_a", domain_a), ("domain_b", domain_b)):
+        if domain:
+            settings[key] = str(Path(domain).expanduser().absolute())
     if resume is not None:
         if config_file is not None:
             raise UsageError("--config cannot be combined with --resume (the run's own config.yaml is used)")
-        config = load_run_config(resume, overrides)
+        config = load_run_config(resume, settings)
         run_dir = resume
     else:
         if (domain_a is None) != (domain_b is None):
             raise UsageError("pass both DOMAIN_A and DOMAIN_B (or neither, with --config)")
-        config = load_config(config_file, overrides)
+        config = load_config(config_file, settings)
         run_dir = runs_dir / config.name
+    if print_config:
+        typer.echo(config_to_yaml(config), nl=False)
+        return
     result = train(config, run_dir, resume=resume is not None, overwrite=overwrite)
     if result.model is not None:
         typer.echo(f"{config.name}: step {result.step}, epoch {result.epoch}; model {result.model.name!r} at "
@@ -564,6 +481,7 @@ app.add_typer(demo_app, name="demo", rich_help_panel=_TRANSLATE)
 
 
 @demo_app.callback(invoke_without_command=True)
+@runtime_options
 def demo_command(
     ctx: typer.Context,
     output_dir: Path = typer.Option(Path("vidtrans-demo"), "--output-dir", "-o", help="Where the clips go."),
@@ -571,9 +489,8 @@ def demo_command(
     size: str = typer.Option("512x256", "--size", help="WIDTHxHEIGHT of the generated clip."),
     frames: int = typer.Option(40, "--frames", help="Frames in the generated clip (10 per second)."),
     seed: int = typer.Option(2026, "--seed", help="Which procedural scene to drive through."),
-    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
-    backend: str = typer.Option("torch", "--backend", help="torch, onnxruntime, tensorrt or auto."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
+    *, runtime: RuntimeOptions,
 ) -> None:
     """Render a game-style clip, translate it with the bundled demo model, and write a side-by-side clip."""
     if ctx.invoked_subcommand is not None:
@@ -583,7 +500,7 @@ def demo_command(
 
     width, height = parse_size(size)
     summary = run_demo(DemoOptions(output_dir=output_dir, model=model, width=width, height=height, frames=frames,
-                                   seed=seed, device=device, backend=backend, progress=not quiet))
+                                   seed=seed, runtime=runtime, progress=not quiet))
     typer.echo(f"done in {summary.wall_s:.1f}s:\n"
                f"  game-style input  {summary.game_clip}\n"
                f"  translated        {summary.translated.output}\n"
@@ -621,6 +538,7 @@ def demo_scenes_command(
 
 
 @app.command("eval", rich_help_panel=_MEASURE)
+@runtime_options
 def eval_command(
     model: str = typer.Option(..., "--model", "-m", help="Model name or directory."),
     pairs: Optional[tuple[Path, Path]] = typer.Option(
@@ -634,12 +552,10 @@ def eval_command(
                                           "enables FID and KID."),
     max_items: Optional[int] = typer.Option(None, "--max-items", help="Evaluate at most this many images."),
     examples: int = typer.Option(4, "--examples", help="Rows in examples.png (0: none)."),
-    backend: str = typer.Option("torch", "--backend", help="torch, onnxruntime, tensorrt or auto."),
-    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
-    precision: str = typer.Option("auto", "--precision", help="auto, fp32 or fp16."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing report."),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    *, runtime: RuntimeOptions,
 ) -> None:
     """Measure a model: paired PSNR/SSIM against a baseline, cycle consistency, FID/KID."""
     from vidtrans.errors import UsageError
@@ -651,7 +567,7 @@ def eval_command(
     if pairs is not None and target is not None:
         raise UsageError("--target goes with --source; --pairs already names the target folder")
     found = resolve_model(model)
-    options = EvalOptions(backend=backend, device=device, precision=precision, max_items=max_items,
+    options = EvalOptions(runtime=runtime, max_items=max_items,
                           examples=examples, inception_weights=inception_weights, overwrite=overwrite, quiet=quiet)
     report = evaluate(found, source=pairs[0] if pairs else source, target=pairs[1] if pairs else target,
                       paired=pairs is not None, output_dir=output, options=options)
@@ -663,6 +579,7 @@ def eval_command(
 
 
 @app.command("synth", rich_help_panel=_TRANSLATE)
+@runtime_options
 def synth_command(
     input: Optional[Path] = typer.Argument(None, help="A dataset: GTA5 (images/ + labels/), Cityscapes "
                                                       "(leftImg8bit/ + gtFine/), any folder of images and videos, "
@@ -672,16 +589,7 @@ def synth_command(
     merge: Optional[Path] = typer.Option(None, "--merge", metavar="OUTPUT",
                                          help="Check the job in OUTPUT for completeness (all shards) and write "
                                               "OUTPUT/manifest.jsonl."),
-    inverse: bool = typer.Option(False, "--inverse", help="Use the model's inverse generator (target -> source)."),
-    backend: str = typer.Option("torch", "--backend", help="torch, onnxruntime, tensorrt or auto."),
-    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N (auto under torchrun: "
-                                                        "LOCAL_RANK's GPU)."),
-    precision: str = typer.Option("auto", "--precision", help="auto (fp16 on CUDA), fp32 or fp16."),
     batch_size: int = typer.Option(8, "--batch-size", "-b", help="Images per batch."),
-    compile: bool = typer.Option(False, "--compile", help="torch.compile the generator (one static shape "
-                                                         "per resolution)."),
-    compile_mode: str = typer.Option("max-autotune", "--compile-mode",
-                                     help="default, reduce-overhead, max-autotune or max-autotune-no-cudagraphs."),
     size: Optional[str] = typer.Option(None, "--size", help="Resize to WIDTHxHEIGHT before translating."),
     short_side: Optional[int] = typer.Option(None, "--short-side", help="Resize so the shorter side is N pixels."),
     scale: Optional[float] = typer.Option(None, "--scale", help="Resize by this factor before translating."),
@@ -700,6 +608,7 @@ def synth_command(
                                                               "folder that is not a synth output."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or summary line."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary (items/s included) as JSON on stdout."),
+    *, runtime: RuntimeOptions,
 ) -> None:
     """Translate a labelled dataset or sampled video frames into OUTPUT: labels copied, a manifest, resumable,
     shardable (`--shard I/N`, torchrun), then `vidtrans synth --merge OUTPUT` for sharded jobs."""
@@ -726,8 +635,7 @@ def synth_command(
     from vidtrans.synth import DEFAULT_WORKERS, Sampling, SynthOptions, resolve_shard, synth
 
     options = SynthOptions(
-        backend=backend, device=device, precision=precision, compile=compile, compile_mode=compile_mode,
-        inverse=inverse, batch_size=batch_size, resize=_resize_spec(size, short_side, scale), keep_size=keep_size,
+        runtime=runtime, batch_size=batch_size, resize=_resize_spec(size, short_side, scale), keep_size=keep_size,
         format=fmt, quality=quality, link_labels=link_labels,  # type: ignore[arg-type]
         sampling=Sampling(every=every, fps=fps),
         shard=resolve_shard(shard), workers=DEFAULT_WORKERS if workers is None else workers, overwrite=overwrite,

@@ -34,13 +34,20 @@ def make_tree(root: Path, items: int, size: tuple[int, int]) -> None:
         cv2.imwrite(str(root / "labels" / f"{i:05d}.png"), rng.integers(0, 34, (height, width), dtype=np.uint8))
 
 
+def runtime_options(args: argparse.Namespace):  # -> RuntimeOptions
+    """How the model runs, from --backend, --device and --precision."""
+    from vidtrans.runtime import RuntimeOptions
+
+    return RuntimeOptions(backend=args.backend, device=args.device, precision=args.precision)
+
+
 def model_only(model: str | Path, args: argparse.Namespace) -> float:
     """Items a second of `Translator.translate` alone, on batches of --batch-size random frames."""
     from vidtrans.resize import parse_size
     from vidtrans.translator import Translator
 
     width, height = parse_size(args.size)
-    translator = Translator.from_model(model, backend=args.backend, device=args.device, precision=args.precision)
+    translator = Translator.from_model(model, runtime_options(args))
     batch = np.random.default_rng(1).integers(0, 256, (args.batch_size, height, width, 3), dtype=np.uint8)
     translator.translate(batch)  # warm-up
     started = time.perf_counter()
@@ -82,8 +89,8 @@ def main() -> int:
         if args.model is None:
             config = ResnetGeneratorConfig(ngf=args.ngf, n_blocks=args.blocks)
             save_model(root / "model", ModelInfo(name="bench", generator=config), init_weights(build_generator(config)))
-        options = SynthOptions(backend=args.backend, device=args.device, precision=args.precision,
-                               batch_size=args.batch_size, workers=args.workers, format=args.format, progress=False)
+        options = SynthOptions(runtime=runtime_options(args), batch_size=args.batch_size, workers=args.workers,
+                               format=args.format, progress=False)
         summary = synth(root / "data", root / "out", model=model, options=options)
         bare = model_only(model, args) if args.model_only else None
     doc = summary.to_dict()

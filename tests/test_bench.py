@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from vidtrans.runtime import RuntimeOptions
 from vidtrans.bench import BenchOptions, bench, random_model
 from vidtrans.cli import main
 from vidtrans.errors import UsageError
@@ -40,7 +41,7 @@ def test_bench_on_a_given_clip_with_a_random_reference_architecture(tmp_path: Pa
     model = random_model("resnet_6blocks", 4, tmp_path)
     assert model.info.generator.n_blocks == 6  # type: ignore[union-attr]
     report = bench(model, workdir=tmp_path, input=clip,
-                   options=BenchOptions(device="cpu", batch_size=2, frames=3, warmup=0, end_to_end=False))
+                   options=BenchOptions(runtime=RuntimeOptions(backend="torch", device="cpu"), batch_size=2, frames=3, warmup=0, end_to_end=False))
     assert [s.stage for s in report.stages] == STAGES[:-1]
     assert report.stages[0].frames == 3 and report.settings["size"] == [40, 32]
     assert "model" in report.table() and probe(tmp_path / "bench-encode.mp4").frames == 3

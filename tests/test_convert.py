@@ -15,6 +15,7 @@ import av
 import numpy as np
 import pytest
 
+from vidtrans.runtime import RuntimeOptions
 from vidtrans.cli import main
 from vidtrans.convert import ConvertOptions, convert
 from vidtrans.errors import OutputError, UsageError
@@ -27,12 +28,13 @@ from vidtrans.video import EncodeOptions, VideoReader, probe
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 ClipMaker = Callable[..., Path]
-CPU = ConvertOptions(device="cpu", batch_size=4, progress=False, encode=EncodeOptions(crf=10))
+CPU_TORCH = RuntimeOptions(backend="torch", device="cpu")
+CPU = ConvertOptions(runtime=CPU_TORCH, batch_size=4, progress=False, encode=EncodeOptions(crf=10))
 
 
 @pytest.fixture(scope="module")
 def translator(tiny_model: ModelDirectory) -> Translator:
-    return Translator.from_model(tiny_model, device="cpu")
+    return Translator.from_model(tiny_model, CPU_TORCH)
 
 
 def _options(**changes: object) -> ConvertOptions:
@@ -266,7 +268,7 @@ def test_a_crash_mid_stream_leaves_no_output(tmp_path: Path, make_clip: ClipMake
             return super().submit(pixels)
 
     clip = make_clip("long.mp4", frames=20)
-    crashing = Crashing(Translator.from_model(tiny_model, device="cpu").backend)
+    crashing = Crashing(Translator.from_model(tiny_model, CPU_TORCH).backend)
     for target in (tmp_path / "long-out.mp4", tmp_path / "long-frames"):
         with pytest.raises(RuntimeError, match="fell off"):
             convert(clip, target, model=tiny_model, options=_options(batch_size=2), translator=crashing)
@@ -294,7 +296,9 @@ def test_cli_json_summary_and_quiet(tmp_path: Path, make_clip: ClipMaker, tiny_m
     code, out, err = _cli(capsys, clip, "-o", tmp_path / "c.q.mp4", "--model", tiny_model.path, "--quiet")
     assert (code, out, err) == (0, "", "")
     code, out, err = _cli(capsys, clip, "-o", tmp_path / "c.s.mp4", "--model", tiny_model.path)
-    assert code == 0 and err.startswith("translated 3 frames in ") and "decode" in err and "-> " in err
+    chosen, summary = err.splitlines()
+    assert chosen == "backend onnxruntime on cpu, precision fp32"  # what --backend auto (the default) picked
+    assert code == 0 and summary.startswith("translated 3 frames in ") and "decode" in summary and "-> " in summary
 
 
 def test_cli_bad_inputs_get_one_line_errors(tmp_path: Path, make_clip: ClipMaker, tiny_model: ModelDirectory,

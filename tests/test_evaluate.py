@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 
+from vidtrans.runtime import RuntimeOptions
 from vidtrans.cli import main
 from vidtrans.errors import OutputError, UsageError
 from vidtrans.evaluate import EvalOptions, evaluate, match_pairs
@@ -18,6 +19,8 @@ from vidtrans.modeldir import ModelInfo, open_model, save_model
 from vidtrans.networks import ResnetGeneratorConfig, build_generator
 
 TINY = ResnetGeneratorConfig(ngf=4, n_blocks=1)
+
+CPU_TORCH = RuntimeOptions(backend="torch", device="cpu")
 
 
 def _constant_generator(level: int) -> torch.nn.Module:
@@ -53,7 +56,7 @@ def test_known_answers(tmp_path: Path) -> None:
     model = _constant_model(tmp_path / "grey", 100, inverse_level=90)
     a, b = _pairs(tmp_path, [90, 104], [104, 104])
     report = evaluate(model, source=a, target=b, paired=True, output_dir=tmp_path / "report",
-                      options=EvalOptions(device="cpu", quiet=True))
+                      options=EvalOptions(runtime=CPU_TORCH, quiet=True))
     shift4 = 20 * math.log10(255 / 4)
     assert [s.psnr for s in report.items] == pytest.approx([shift4, shift4], abs=1e-9)
     assert report.items[0].baseline_psnr == pytest.approx(20 * math.log10(255 / 14), abs=1e-9)
@@ -72,9 +75,9 @@ def test_known_answers(tmp_path: Path) -> None:
 def test_refuses_to_overwrite_a_report(tmp_path: Path) -> None:
     model = _constant_model(tmp_path / "grey", 100)
     a, b = _pairs(tmp_path, [90], [100])
-    evaluate(model, source=a, target=b, paired=True, output_dir=tmp_path / "r", options=EvalOptions(device="cpu"))
+    evaluate(model, source=a, target=b, paired=True, output_dir=tmp_path / "r", options=EvalOptions(runtime=CPU_TORCH))
     with pytest.raises(OutputError, match="already exists"):
-        evaluate(model, source=a, target=b, paired=True, output_dir=tmp_path / "r", options=EvalOptions(device="cpu"))
+        evaluate(model, source=a, target=b, paired=True, output_dir=tmp_path / "r", options=EvalOptions(runtime=CPU_TORCH))
 
 
 def test_pairs_match_by_relative_name(tmp_path: Path) -> None:
@@ -98,7 +101,7 @@ def test_fid_with_inception_weights(tmp_path: Path) -> None:
     model = _constant_model(tmp_path / "grey", 100)
     a, b = _pairs(tmp_path, [10, 20], [100, 100])
     report = evaluate(model, source=a, target=b, paired=True, output_dir=tmp_path / "r",
-                      options=EvalOptions(device="cpu", inception_weights=tmp_path / "inception.pth", examples=0))
+                      options=EvalOptions(runtime=CPU_TORCH, inception_weights=tmp_path / "inception.pth", examples=0))
     assert report.fid is not None and report.fid["fid"] == pytest.approx(0.0, abs=1e-3)  # G(A) equals B
     assert report.examples_path is None
 

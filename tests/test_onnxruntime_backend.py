@@ -12,7 +12,8 @@ import pytest
 import torch
 
 from vidtrans.backends.base import Backend
-from vidtrans.backends.onnxruntime_backend import OnnxRuntimeBackend, OrtOptions, choose_providers
+from vidtrans.backends.onnxruntime_backend import OnnxRuntimeBackend, choose_providers
+from vidtrans.runtime import OrtOptions, RuntimeOptions
 from vidtrans.convert import ConvertOptions, convert
 from vidtrans.errors import MissingExtraError, UsageError
 from vidtrans.images import read_image
@@ -66,10 +67,10 @@ def test_run_rejects_input_it_cannot_take(backend: OnnxRuntimeBackend) -> None:
 def test_convert_backend_onnxruntime_matches_torch_within_one_level(
         tmp_path: Path, make_clip: Callable[..., Path], model: ModelDirectory) -> None:
     clip = make_clip("drive.mp4", size=(66, 50), frames=5)  # not multiples of 4: the pipeline pads and crops
-    options = ConvertOptions(device="cpu", batch_size=2, progress=False)
+    options = ConvertOptions(runtime=RuntimeOptions(backend="torch", device="cpu"), batch_size=2, progress=False)
     with_torch = convert(clip, tmp_path / "torch", model=model, options=options)
-    with_ort = convert(clip, tmp_path / "ort", model=model,
-                       options=dataclasses.replace(options, backend="onnxruntime"))
+    with_ort = convert(clip, tmp_path / "ort", model=model, options=dataclasses.replace(
+        options, runtime=RuntimeOptions(backend="onnxruntime", device="cpu")))
     assert with_torch.frames == with_ort.frames == 5
     names = sorted(p.name for p in (tmp_path / "torch").iterdir())
     assert names == sorted(p.name for p in (tmp_path / "ort").iterdir()) and len(names) == 5
@@ -140,7 +141,8 @@ def test_cuda_io_binding_matches_torch(model: ModelDirectory, precision: str) ->
 def test_provider_options_reach_the_session(model: ModelDirectory) -> None:
     from vidtrans.backends.factory import create_backend
 
-    backend = create_backend(model, backend="onnxruntime", device="cpu", ort_options=OrtOptions(intra_op_threads=1))
+    backend = create_backend(model, RuntimeOptions(backend="onnxruntime", device="cpu",
+                                                  ort=OrtOptions(intra_op_threads=1)))
     assert backend._session.get_session_options().intra_op_num_threads == 1
     backend.close()
 

@@ -9,6 +9,7 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
+from vidtrans.runtime import RuntimeOptions
 from vidtrans.backends.factory import create_backend
 from vidtrans.frames import Frame, FrameBatch
 from vidtrans.modeldir import ModelDirectory
@@ -20,7 +21,7 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 @pytest.fixture(scope="module")
 def translator(tiny_model: ModelDirectory) -> Translator:
-    return Translator(create_backend(tiny_model, device="cpu"))
+    return Translator(create_backend(tiny_model, RuntimeOptions(backend="torch", device="cpu")))
 
 
 def _frame(index: int, size: tuple[int, int] = (12, 8), time_base: Fraction | None = None) -> Frame:
@@ -140,6 +141,6 @@ def test_an_interrupt_in_the_calling_thread_stops_both_threads(tiny_model: Model
             closed.set()
 
     with pytest.raises(KeyboardInterrupt):
-        run_pipeline(source(), Interrupting(create_backend(tiny_model, device="cpu")), lambda b, t: None,
+        run_pipeline(source(), Interrupting(create_backend(tiny_model, RuntimeOptions(backend="torch", device="cpu"))), lambda b, t: None,
                      batch_size=2)
     assert closed.is_set() and _no_pipeline_threads()

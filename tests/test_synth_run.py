@@ -22,7 +22,7 @@ from vidtrans.images import read_image
 from vidtrans.modeldir import ModelDirectory
 from vidtrans.synth.merge import _TEMPORARY
 
-CPU = ["--device", "cpu", "-q"]
+CPU = ["--backend", "torch", "--device", "cpu", "-q"]
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from vidtrans.backends.selection import BackendChoice, auto_backend, select_backend, tensorrt_importable
+from vidtrans.backends.selection import tensorrt_importable
 from vidtrans.errors import MissingExtraError, ModelError, UsageError
 from vidtrans.export.engine_cache import (
     BatchRange,
@@ -207,39 +207,6 @@ def test_engines_of_old_weights_are_pruned(tmp_path: Path) -> None:
 def test_timing_cache_is_per_tensorrt_and_gpu(tmp_path: Path) -> None:
     assert timing_cache_path(tmp_path, KEY).name == "timing.trt10.7.0.nvidia-h100-80gb-hbm3.sm90.cache"
     assert timing_cache_path(tmp_path, dataclasses.replace(KEY, profiles=())) == timing_cache_path(tmp_path, KEY)
-
-
-# --- backend selection -------------------------------------------------------------------------------
-
-
-def test_auto_rule() -> None:
-    cuda = torch.device("cuda")
-    assert auto_backend(device=cuda, tensorrt_available=True) == ("tensorrt", False)
-    assert auto_backend(device=cuda, tensorrt_available=False) == ("torch", True)
-    assert auto_backend(device=torch.device("cpu"), tensorrt_available=True) == ("torch", False)
-
-
-@pytest.mark.skipif(GPU, reason="checks the choice on a machine without a GPU")
-def test_select_backend_without_a_gpu() -> None:
-    choice = select_backend("auto", device_spec="auto")
-    assert choice == BackendChoice(backend="torch", device=torch.device("cpu"), precision="fp32", compile=False)
-    assert choice.describe() == "backend torch on cpu, precision fp32"
-    assert select_backend("onnxruntime", device_spec="cpu").backend == "onnxruntime"
-    with pytest.raises(UsageError, match="--backend tensorrt needs a CUDA GPU"):
-        select_backend("tensorrt", device_spec="auto")
-    with pytest.raises(UsageError, match="--compile applies to the torch backend only"):
-        select_backend("onnxruntime", device_spec="cpu", compile=True)
-    with pytest.raises(UsageError, match="auto, torch, onnxruntime, tensorrt"):
-        select_backend("tflite")
-
-
-@pytest.mark.gpu
-@pytest.mark.skipif(not GPU, reason="needs a CUDA GPU")
-def test_select_backend_with_a_gpu() -> None:
-    choice = select_backend("auto")
-    assert choice.device.type == "cuda" and choice.precision == "fp16"
-    assert (choice.backend, choice.compile) == (("tensorrt", False) if TRT else ("torch", True))
-    assert torch.cuda.get_device_name(choice.device) in choice.describe()
 
 
 # --- TensorRT itself -----------------------------------------------------------------------------------

@@ -70,3 +70,42 @@ def test_resume_allows_only_some_changes() -> None:
     assert (resumed.optim.epochs, resumed.device, resumed.max_steps) == (8, "cpu", 10)
     with pytest.raises(UsageError, match="cannot change crop_size, lr when resuming runs/r"):
         resume_config(saved, {"lr": 1e-3, "crop_size": 128, "epochs": 9}, where="runs/r")
+
+
+# --- the command line is generated from the config ---------------------------------------------------
+
+
+def _train_options() -> dict[str, object]:
+    import typer.main
+
+    from vidtrans.cli import app
+
+    command = typer.main.get_command(app).commands["train"].commands["run"]  # type: ignore[attr-defined]
+    return {param.name: param for param in command.params}
+
+
+def test_every_setting_is_an_option_with_its_help() -> None:
+    from vidtrans.training.config import setting_fields
+
+    options = _train_options()
+    for name, (_, spec, _) in setting_fields().items():
+        assert name in options, f"training setting {name} has no command-line option"
+        assert options[name].help.startswith(spec.metadata["help"])  # type: ignore[attr-defined]
+    assert options["domain_a"].param_type_name == "argument" and options["net_g"].opts == ["--netG", "--net-g"]
+
+
+def test_print_config_reads_back_as_the_same_config(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from vidtrans.cli import main
+
+    (tmp_path / "base.yaml").write_text("name: base\ndata:\n  crop_size: 64\n  load_size: 72\nmodel:\n  ngf: 8\n")
+    assert main(["train", "game", "real", "--config", str(tmp_path / "base.yaml"), "--name", "run1", "--no-flip",
+                 "--lr", "1e-3", "--netG", "resnet_6blocks", "--print-config"]) == 0
+    printed = capsys.readouterr().out
+    (tmp_path / "printed.yaml").write_text(printed)
+    config = load_config(tmp_path / "printed.yaml", {})
+    assert (config.name, config.data.crop_size, config.model.ngf, config.data.flip, config.optim.lr) == \
+        ("run1", 64, 8, False, 1e-3)  # flags override the file, the file's other values stand
+    assert (config.model.net_g, config.model.n_blocks) == ("resnet_6blocks", 6)
+    assert config.data.domain_a == str(Path("game").absolute())
+    assert not (tmp_path / "runs").exists() and not Path("runs/run1").exists()  # nothing was trained
+    assert main(["train", "game", "real", "--name", "x", "--crop-size", "300", "--print-config"]) == 2

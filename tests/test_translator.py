@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from vidtrans.runtime import RuntimeOptions
 from vidtrans.backends.base import Backend
 from vidtrans.backends.factory import create_backend
 from vidtrans.backends.torch_backend import TorchBackend
@@ -19,6 +20,8 @@ from vidtrans.translator import Translator
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+
+CPU_TORCH = RuntimeOptions(backend="torch", device="cpu")
 
 
 def _images(n: int, height: int, width: int, seed: int = 0) -> np.ndarray:
@@ -38,7 +41,7 @@ def _reference(module: torch.nn.Module, images: np.ndarray, multiple: int, mode:
 
 
 def test_translation_equals_the_generator_on_reflect_padded_input(tiny_model: ModelDirectory) -> None:
-    translator = Translator(create_backend(tiny_model, device="cpu"))
+    translator = Translator(create_backend(tiny_model, CPU_TORCH))
     assert isinstance(translator.backend, Backend)
     images = _images(3, 29, 37)
     out = translator.translate(images)
@@ -51,7 +54,7 @@ def test_translation_equals_the_generator_on_reflect_padded_input(tiny_model: Mo
 
 
 def test_stages_compose_to_translate(tiny_model: ModelDirectory) -> None:
-    translator = Translator.from_model(tiny_model, device="cpu")
+    translator = Translator.from_model(tiny_model, CPU_TORCH)
     images = _images(2, 16, 20, seed=1)
     device_in = translator.upload(images)
     assert device_in.shape == (2, 16, 20, 3) and device_in.dtype == torch.uint8
@@ -69,7 +72,7 @@ def test_small_images_fall_back_to_replicate_padding(tmp_path: Path) -> None:
     torch.manual_seed(0)
     module = init_weights(build_generator(config), gain=0.2)
     model = save_model(tmp_path / "u", ModelInfo(name="u", generator=config), module)
-    translator = Translator.from_model(model, device="cpu")
+    translator = Translator.from_model(model, CPU_TORCH)
     images = _images(2, 12, 20, seed=2)
     out = translator.translate(images)
     assert out.shape == images.shape
@@ -81,7 +84,7 @@ def test_model_normalisation_is_used(tmp_path: Path, tiny_model: ModelDirectory)
     info = ModelInfo(name="n", generator=tiny_model.info.generator, mean=(0.4, 0.4, 0.4), std=(0.3, 0.3, 0.3))
     model = save_model(tmp_path / "n", info, tiny_model.load_generator())
     images = _images(1, 8, 12, seed=3)
-    out = Translator.from_model(model, device="cpu").translate(images)
+    out = Translator.from_model(model, CPU_TORCH).translate(images)
     expected = _reference(model.load_generator(), images, 4, mean=0.4, std=0.3)
     assert np.abs(out.astype(int) - expected).max() <= 1
 
@@ -99,22 +102,22 @@ def test_torch_backend_checks_its_input(tiny_model: ModelDirectory) -> None:
 
 def test_factory_refuses_what_it_cannot_build(tiny_model: ModelDirectory) -> None:
     with pytest.raises(UsageError, match="--backend must be one of"):
-        create_backend(tiny_model, backend="tflite")
+        RuntimeOptions(backend="tflite")
     with pytest.raises(UsageError, match="tensorrt needs a CUDA GPU"):
-        create_backend(tiny_model, backend="tensorrt", device="cpu")
+        create_backend(tiny_model, RuntimeOptions(backend="tensorrt", device="cpu"))
     with pytest.raises(UsageError, match="--compile-mode"):
-        create_backend(tiny_model, compile_mode="fastest")
+        RuntimeOptions(compile_mode="fastest")
     with pytest.raises(UsageError, match="fp16 needs a CUDA device"):
-        create_backend(tiny_model, device="cpu", precision="fp16")
+        create_backend(tiny_model, RuntimeOptions(device="cpu", precision="fp16"))
     with pytest.raises(ModelError, match="no inverse generator"):
-        create_backend(tiny_model, device="cpu", inverse=True)
+        create_backend(tiny_model, RuntimeOptions(backend="torch", device="cpu", inverse=True))
 
 
 @needs_cuda
 def test_cuda_fp16_matches_cpu_fp32(tiny_model: ModelDirectory) -> None:
     images = _images(4, 30, 42, seed=4)
-    cpu = Translator.from_model(tiny_model, device="cpu").translate(images)
-    gpu = Translator.from_model(tiny_model, device="cuda", precision="fp16")
+    cpu = Translator.from_model(tiny_model, CPU_TORCH).translate(images)
+    gpu = Translator.from_model(tiny_model, RuntimeOptions(backend="torch", device="cuda", precision="fp16"))
     assert gpu.backend.precision == "fp16"
     assert torch.from_numpy(gpu.host_array((1, 2, 2, 3))).is_pinned()
     pending = gpu.submit(images)
@@ -126,9 +129,9 @@ def test_cuda_fp16_matches_cpu_fp32(tiny_model: ModelDirectory) -> None:
 
 @needs_cuda
 def test_cuda_compile_pads_the_tail_batch_to_one_static_shape(tiny_model: ModelDirectory) -> None:
-    translator = Translator.from_model(tiny_model, device="cuda", precision="fp32", compile=True,
-                                       compile_mode="default")
-    eager = Translator.from_model(tiny_model, device="cuda", precision="fp32")
+    translator = Translator.from_model(tiny_model, RuntimeOptions(device="cuda", precision="fp32", compile=True,
+                                                                  compile_mode="default"))
+    eager = Translator.from_model(tiny_model, RuntimeOptions(backend="torch", device="cuda", precision="fp32"))
     full, tail = _images(4, 32, 48, seed=5), _images(3, 32, 48, seed=6)
     assert np.abs(translator.translate(full).astype(int) - eager.translate(full)).max() <= 1
     assert np.abs(translator.translate(tail).astype(int) - eager.translate(tail)).max() <= 1

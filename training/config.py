@@ -42,6 +42,12 @@ GAN_MODES: tuple[str, ...] = get_args(GanMode)
 LR_POLICIES: tuple[str, ...] = get_args(LrPolicy)
 
 
+def setting(default: Any, help: str, *flags: str) -> Any:
+    """A config field with its command-line help (and flags, when not `--field-name`): the one place a training
+    setting is declared; `vidtrans train`'s options are generated from these (`vidtrans.cli_params`)."""
+    return field(default=default, metadata={"help": help, "flags": flags})
+
+
 def _choice(name: str, value: object, allowed: tuple[str, ...]) -> None:
     if value not in allowed:
         raise ValueError(f"{name} must be one of {', '.join(allowed)}; got {value!r}")
@@ -57,18 +63,20 @@ def _at_least(name: str, value: object, minimum: float, *, integer: bool = True)
 class DataConfig:
     """Where the two domains come from and how their images are prepared (as in the reference implementation)."""
 
-    domain_a: str = ""
-    domain_b: str = ""
-    split: str = "train"
-    preprocess: Preprocess = "resize_and_crop"
-    load_size: int = 286
-    crop_size: int = 256
-    flip: bool = True
-    max_items: int | None = None
-    frame_step: int = 10
-    direction: Direction = "AtoB"
-    batch_size: int = 1
-    num_workers: int = 4
+    domain_a: str = setting("", "Input domain: image folder, video, folder of videos, list file or dataset root "
+                                "(GTA5, Cityscapes).")
+    domain_b: str = setting("", "Output domain, likewise.")
+    split: str = setting("train", "Cityscapes split under leftImg8bit/.")
+    preprocess: Preprocess = setting("resize_and_crop", "How images are prepared: resize_and_crop, "
+                                                        "scale_width_and_crop, scale_width, crop or none.")
+    load_size: int = setting(286, "Resize/scale target.")
+    crop_size: int = setting(256, "Random crop size.")
+    flip: bool = setting(True, "Random horizontal flips.")
+    max_items: int | None = setting(None, "Use at most this many images per domain (default: all).")
+    frame_step: int = setting(10, "Take every N-th video frame.")
+    direction: Direction = setting("AtoB", "AtoB or BtoA.")
+    batch_size: int = setting(1, "Images per step and process.")
+    num_workers: int = setting(4, "Data loading processes.")
 
     def __post_init__(self) -> None:
         _choice("preprocess", self.preprocess, PREPROCESS)
@@ -87,16 +95,17 @@ class DataConfig:
 class NetworkOptions:
     """The networks; unset fields take the paper's choice for the mode (see `TrainConfig`)."""
 
-    net_g: GeneratorArch | None = None
-    ngf: int = 64
-    n_blocks: int | None = None
-    net_d: NetD = "basic"
-    ndf: int = 64
-    n_layers_d: int = 3
-    norm: Norm | None = None
-    dropout: bool | None = None
-    init_type: InitType = "normal"
-    init_gain: float = 0.02
+    net_g: GeneratorArch | None = setting(None, "Generator: resnet_9blocks, resnet_6blocks, unet_256 or unet_128 "
+                                                "(default by mode).", "--netG", "--net-g")
+    ngf: int = setting(64, "Generator filters in the first layer.")
+    n_blocks: int | None = setting(None, "Residual blocks (default from --netG).")
+    net_d: NetD = setting("basic", "Discriminator: basic (70x70 PatchGAN), n_layers or pixel.", "--netD", "--net-d")
+    ndf: int = setting(64, "Discriminator filters in the first layer.")
+    n_layers_d: int = setting(3, "Layers of --netD n_layers.", "--n-layers-D", "--n-layers-d")
+    norm: Norm | None = setting(None, "instance, batch or none (default by mode).")
+    dropout: bool | None = setting(None, "Generator dropout (default by mode: pix2pix on).")
+    init_type: InitType = setting("normal", "normal, xavier, kaiming or orthogonal.")
+    init_gain: float = setting(0.02, "Init scale.")
 
     def __post_init__(self) -> None:
         if self.net_g is not None:
@@ -146,20 +155,20 @@ class NetworkOptions:
 class OptimConfig:
     """Losses, the optimiser and the learning-rate schedule; epochs count passes over the data."""
 
-    lr: float = 2e-4
-    beta1: float = 0.5
-    beta2: float = 0.999
-    gan_mode: GanMode | None = None
-    lambda_cycle: float = 10.0
-    lambda_identity: float = 0.5
-    lambda_l1: float = 100.0
-    lambda_gp: float = 10.0
-    pool_size: int = 50
-    lr_policy: LrPolicy = "linear"
-    epochs: int = 100
-    epochs_decay: int = 100
-    lr_step_epochs: int = 50
-    lr_step_gamma: float = 0.1
+    lr: float = setting(2e-4, "Adam learning rate.")
+    beta1: float = setting(0.5, "Adam beta1.")
+    beta2: float = setting(0.999, "Adam beta2.")
+    gan_mode: GanMode | None = setting(None, "lsgan, vanilla or wgangp (default by mode).")
+    lambda_cycle: float = setting(10.0, "Cycle-consistency weight.")
+    lambda_identity: float = setting(0.5, "Identity weight relative to --lambda-cycle (0: off).")
+    lambda_l1: float = setting(100.0, "pix2pix L1 weight.")
+    lambda_gp: float = setting(10.0, "WGAN-GP gradient penalty weight.")
+    pool_size: int = setting(50, "Image pool size (0: off).")
+    lr_policy: LrPolicy = setting("linear", "linear, step or cosine.")
+    epochs: int = setting(100, "Epochs at the initial learning rate.")
+    epochs_decay: int = setting(100, "Epochs of decay to zero (linear, cosine).")
+    lr_step_epochs: int = setting(50, "--lr-policy step: epochs between steps.")
+    lr_step_gamma: float = setting(0.1, "--lr-policy step: factor at each step.")
 
     def __post_init__(self) -> None:
         if self.gan_mode is not None:
@@ -187,23 +196,23 @@ class OptimConfig:
 class TrainConfig:
     """Everything that defines a training run. Unset mode-dependent fields get the paper's choice."""
 
-    name: str
-    mode: Mode = "cyclegan"
+    name: str = field(metadata={"help": "Run and model name (runs/NAME, model NAME).", "flags": ()})
+    mode: Mode = setting("cyclegan", "cyclegan (unpaired) or pix2pix (paired).")
     data: DataConfig = field(default_factory=DataConfig)
     model: NetworkOptions = field(default_factory=NetworkOptions)
     optim: OptimConfig = field(default_factory=OptimConfig)
-    seed: int = 0
-    source_domain: str | None = None
-    target_domain: str | None = None
-    log_every: int = 100
-    sample_every: int = 1000
-    save_every: int = 5
-    save_every_steps: int = 0
-    max_steps: int | None = None
-    device: str = "auto"
-    amp: bool = False
-    compile: bool = False
-    register: bool = True
+    seed: int = setting(0, "Seed for weights, data order and augmentation.")
+    source_domain: str | None = setting(None, "Model's input domain name, e.g. game (default: A).")
+    target_domain: str | None = setting(None, "Model's output domain name, e.g. real (default: B).")
+    log_every: int = setting(100, "Log losses every N steps.")
+    sample_every: int = setting(1000, "Image grids every N steps.")
+    save_every: int = setting(5, "Keep a checkpoint every N epochs.")
+    save_every_steps: int = setting(0, "Also update the latest checkpoint every N steps (0: off).")
+    max_steps: int | None = setting(None, "Stop after this many steps.")
+    device: str = setting("auto", "auto, cpu, cuda or cuda:N.")
+    amp: bool = setting(False, "bf16 autocast (CUDA).")
+    compile: bool = setting(False, "torch.compile the networks.")
+    register: bool = setting(True, "Register the model under NAME at the end.")
 
     def __post_init__(self) -> None:
         from vidtrans.registry import validate_name
@@ -257,6 +266,22 @@ RESUMABLE = frozenset({"device", "amp", "compile", "num_workers", "log_every", "
 def config_to_dict(config: TrainConfig) -> dict[str, Any]:
     """The nested plain-dict form of a config (for YAML, TOML and checkpoints)."""
     return dataclasses.asdict(config)
+
+
+def config_to_yaml(config: TrainConfig) -> str:
+    """The YAML form of a config, as a run's `config.yaml` holds it (and `--config` reads it)."""
+    return yaml.safe_dump(config_to_dict(config), sort_keys=False)
+
+
+def setting_fields() -> dict[str, tuple[str | None, dataclasses.Field, Any]]:
+    """Every setting by its flat name: (section or None, its dataclass field, its resolved type hint)."""
+    found: dict[str, tuple[str | None, dataclasses.Field, Any]] = {}
+    for section, cls in ((None, TrainConfig), *SECTIONS.items()):
+        hints = typing.get_type_hints(cls)
+        for f in fields(cls):
+            if f.name not in SECTIONS:
+                found[f.name] = (section, f, hints[f.name])
+    return found
 
 
 def _coerce(name: str, hint: Any, value: Any) -> Any:

@@ -212,7 +212,8 @@ class Trainer:
 
             log = RunLog(self.run.path, resume_step=self.step or None)
         progress = console.Progress(self._remaining_steps(data) * self._global_batch, unit="img",
-                                    description=config.name, enabled=self.show_progress and ctx.is_main)
+                                    description=config.name, enabled=self.show_progress and ctx.is_main,
+                                    interval=math.inf)  # without a bar, `_log` writes a line every log_every steps
         window = LossWindow()
         model.train()
         try:
@@ -259,7 +260,7 @@ class Trainer:
             log.scalars(self.step, {**{f"loss/{k}": v for k, v in values.items()},
                                     "lr": model.learning_rate, "images_per_s": rate, "epoch": self.epoch})
         progress.fields.update({k: f"{v:.3f}" for k, v in values.items()})
-        if self.ctx.is_main and self.show_progress and not progress.enabled:  # no bar (not a terminal): a line
+        if self.ctx.is_main and self.show_progress and not progress.drawing:
             console.info(f"{self.config.name}: step {self.step}, epoch {self.epoch}, {rate:.1f} images/s, "
                          + ", ".join(f"{k} {v:.3f}" for k, v in values.items()))
 

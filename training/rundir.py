@@ -12,7 +12,7 @@ import yaml
 from vidtrans.errors import InputError, OutputError
 from vidtrans.fsutil import atomic_write_text, folder_listing
 from vidtrans.training.checkpoint import LATEST
-from vidtrans.training.config import TrainConfig, config_to_dict, resume_config
+from vidtrans.training.config import TrainConfig, config_to_yaml, resume_config
 
 CONFIG_FILE = "config.yaml"
 
@@ -48,7 +48,7 @@ class RunDir:
     def write_config(self, config: TrainConfig) -> None:
         """Save the resolved config as YAML (atomically)."""
         self.path.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(self.config, yaml.safe_dump(config_to_dict(config), sort_keys=False))
+        atomic_write_text(self.config, config_to_yaml(config))
 
     def read_config(self) -> dict[str, Any]:
         if not self.path.is_dir():

@@ -32,26 +32,21 @@ import av
 import numpy as np
 import torch
 
-from vidtrans.backends.factory import create_backend
-from vidtrans.backends.onnxruntime_backend import OrtOptions
 from vidtrans.convert import ConvertOptions, ConvertSummary, convert
 from vidtrans.errors import UsageError
 from vidtrans.modeldir import ModelDirectory, ModelInfo, save_model
 from vidtrans.networks import build_generator, count_parameters, generator_config, init_weights
+from vidtrans.runtime import RuntimeOptions
 from vidtrans.translator import Translator
 from vidtrans.video import EncodeOptions, VideoReader, VideoWriter
 
 
 @dataclass(frozen=True)
 class BenchOptions:
-    """What to measure: backend settings, batch size, clip (generated size and frame count) and warm-up."""
+    """What to measure: how the model runs (`runtime`), batch size, clip (generated size and frame count) and
+    warm-up."""
 
-    backend: str = "torch"
-    device: str = "auto"
-    precision: str = "auto"
-    compile: bool = False
-    compile_mode: str = "max-autotune"
-    ort: OrtOptions | None = None
+    runtime: RuntimeOptions = RuntimeOptions()
     batch_size: int = 8
     frames: int = 120
     """Frames of the generated clip, or the most frames read from an input clip."""
@@ -174,16 +169,16 @@ def bench(model: ModelDirectory, *, workdir: Path, input: Path | None = None,
     height, width = frames[0].shape[:2]
     stages = [StageTiming("decode", len(frames), decode_s, f"{width}x{height} {reader.info.codec}")]
 
-    backend = create_backend(model, backend=options.backend, device=options.device, precision=options.precision,
-                             compile=options.compile, compile_mode=options.compile_mode, ort_options=options.ort)
-    translator = Translator(backend, mean=model.info.mean, std=model.info.std)
+    translator = Translator.from_model(model, options.runtime)
+    backend = translator.backend
     try:
         stages += _device_stages(translator, frames, options)
         stages.append(_encode_stage(frames, workdir / "bench-encode.mp4", reader, options.encode))
         summary = None
         if options.end_to_end:
             summary = convert(clip, workdir / "bench-out.mp4", model=model, translator=translator,
-                              options=ConvertOptions(batch_size=options.batch_size, encode=options.encode,
+                              options=ConvertOptions(runtime=options.runtime, batch_size=options.batch_size,
+                                                     encode=options.encode,
                                                      overwrite=True, progress=False))
             stages.append(StageTiming("end to end", summary.frames, summary.wall_s,
                                       f"decode {summary.decode_s:.2f}s, inference {summary.inference_s:.2f}s, "
@@ -195,7 +190,8 @@ def bench(model: ModelDirectory, *, workdir: Path, input: Path | None = None,
         "parameters": count_parameters(build_generator(model.info.generator)),
         "clip": str(clip), "size": [width, height], "frames": len(frames), "backend": backend.name,
         "device": str(backend.device), "precision": backend.precision, "batch_size": options.batch_size,
-        "compile": options.compile, "compile_mode": options.compile_mode if options.compile else None,
+        "compile": options.runtime.compile,
+        "compile_mode": options.runtime.compile_mode if options.runtime.compile else None,
         "warmup": options.warmup, "codec": options.encode.codec_for(".mp4"), "crf": options.encode.crf,
         "preset": options.encode.preset,
     }

@@ -1,11 +1,14 @@
-"""Messages to the user on stderr (stdout is kept for results such as --json), and a progress bar."""
+"""Messages to the user on stderr (stdout is kept for results such as --json), and job progress."""
 
 from __future__ import annotations
 
 import math
 import sys
 import time
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
+
+if TYPE_CHECKING:
+    from rich.progress import Progress as RichProgress
 
 
 def info(message: str) -> None:
@@ -30,32 +33,49 @@ def format_duration(seconds: float) -> str:
 
 
 class Progress:
-    """A one-line progress bar: count/total, rate, ETA and free-form fields; redrawn at most 10 times a second.
+    """Progress of a job: count/total, rate, time left and free-form fields, on stderr.
 
-    Drawn only on a terminal unless `force` is set; `enabled=False` turns it off (`--quiet`).
+    On a terminal a rich progress bar (redrawn in place); elsewhere (a log file, Slurm, CI) a plain line every
+    `interval` seconds, so logs show that a long job is alive without filling up. `enabled=False` (`--quiet`)
+    turns both off; `force` draws the bar even when stderr is not a terminal.
     """
 
     def __init__(self, total: int | None, *, unit: str = "frames", description: str = "",
-                 enabled: bool = True, force: bool = False, stream: TextIO | None = None) -> None:
+                 enabled: bool = True, force: bool = False, stream: TextIO | None = None,
+                 interval: float = 30.0) -> None:
         self.total = total
         self.unit = unit
         self.description = description
         self.stream = stream or sys.stderr
-        self.enabled = enabled and (force or self.stream.isatty())
         self.count = 0
         self.fields: dict[str, str] = {}
         self.started = time.perf_counter()
-        self._last_draw = 0.0
-        self._drawn = False
+        self._interval = interval
+        self._last_line = self.started
+        self._bar: RichProgress | None = None
+        self._plain = enabled and not (force or self.stream.isatty())
+        if enabled and not self._plain:
+            self._bar = _rich_bar(self.stream, unit)
+            self._task = self._bar.add_task(description, total=total, rate="", fields="")
+            self._bar.start()
 
     def update(self, advance: int = 1, **fields: object) -> None:
         """Add `advance` to the count and set the extra fields shown after the rate."""
         self.count += advance
         self.fields.update({k: str(v) for k, v in fields.items()})
-        now = time.perf_counter()
-        if self.enabled and now - self._last_draw >= 0.1:
-            self._last_draw = now
-            self._draw(now)
+        if self._bar is not None:
+            self._bar.update(self._task, advance=advance, rate=f"{self.rate:.1f} {self.unit}/s",
+                             fields="  ".join(f"{k} {v}" for k, v in self.fields.items()))
+        elif self._plain:
+            now = time.perf_counter()
+            if now - self._last_line >= self._interval:
+                self._last_line = now
+                print(self.line(now), file=self.stream, flush=True)
+
+    @property
+    def drawing(self) -> bool:
+        """Whether a bar is on the terminal (else progress goes to the log as plain lines, if at all)."""
+        return self._bar is not None
 
     @property
     def rate(self) -> float:
@@ -63,35 +83,37 @@ class Progress:
         return self.count / elapsed if elapsed > 0 else 0.0
 
     def line(self, now: float | None = None) -> str:
-        """The text of the bar as it would be drawn now."""
+        """The plain progress line: `synth: 120/400 items (30%), 4.1 items/s, 1:08 left, failed 2`."""
         elapsed = (now or time.perf_counter()) - self.started
         rate = self.count / elapsed if elapsed > 0 else 0.0
-        parts = [self.description] if self.description else []
+        parts = [f"{self.description}: {self.count}" if self.description else str(self.count)]
         if self.total:
-            done = min(self.count / self.total, 1.0)
-            filled = int(done * 24)
             eta = (self.total - self.count) / rate if rate > 0 else float("inf")
-            parts.append(f"[{'#' * filled}{'.' * (24 - filled)}] {self.count}/{self.total} {self.unit}")
-            parts.append(f"{rate:.1f} {self.unit}/s  ETA {format_duration(eta)}")
+            parts[0] += f"/{self.total} {self.unit} ({100 * min(self.count / self.total, 1.0):.0f}%)"
+            parts += [f"{rate:.1f} {self.unit}/s", f"{format_duration(eta)} left"]
         else:
-            parts.append(f"{self.count} {self.unit}  {rate:.1f} {self.unit}/s  {format_duration(elapsed)}")
-        parts += [f"{k} {v}" for k, v in self.fields.items()]
-        return "  ".join(parts)
-
-    def _draw(self, now: float) -> None:
-        self.stream.write("\r" + self.line(now)[:200] + "\x1b[K")
-        self.stream.flush()
-        self._drawn = True
+            parts[0] += f" {self.unit}"
+            parts += [f"{rate:.1f} {self.unit}/s", f"{format_duration(elapsed)} elapsed"]
+        return ", ".join(parts + [f"{k} {v}" for k, v in self.fields.items()])
 
     def close(self) -> None:
-        """Finish the line so later messages start on their own."""
-        if self.enabled and self._drawn:
-            self._draw(time.perf_counter())
-            self.stream.write("\n")
-            self.stream.flush()
+        """Stop drawing, leaving the finished bar on its own line."""
+        if self._bar is not None:
+            self._bar.stop()
+            self._bar = None
 
     def __enter__(self) -> Progress:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _rich_bar(stream: TextIO, unit: str) -> RichProgress:
+    """A rich progress bar on `stream`: description, bar, count, rate, time left, fields."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress as Bar, TextColumn, TimeRemainingColumn
+
+    return Bar(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn(unit),
+               TextColumn("{task.fields[rate]}"), TimeRemainingColumn(), TextColumn("{task.fields[fields]}"),
+               console=Console(file=stream))

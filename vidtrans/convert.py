@@ -20,7 +20,6 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any, Literal
 
-from vidtrans.backends.onnxruntime_backend import OrtOptions
 from vidtrans.console import Progress, format_duration, warn
 from vidtrans.errors import InputError, OutputError, UsageError
 from vidtrans.frames import Frame
@@ -30,6 +29,7 @@ from vidtrans.modeldir import ModelDirectory
 from vidtrans.pipeline import PipelineResult, Sink, run_pipeline
 from vidtrans.registry import resolve_model
 from vidtrans.resize import ResizeSpec
+from vidtrans.runtime import RuntimeOptions
 from vidtrans.sinks import Composer, ImageSink, VideoSink
 from vidtrans.sources import ImageFrames, video_frames
 from vidtrans.translator import Translator
@@ -43,18 +43,13 @@ FRAME_FORMATS = ("png", "jpg")
 class ConvertOptions:
     """Everything `convert` can be told besides its input, output and model.
 
+    `runtime` says how the model runs (backend, device, precision, ...; see `RuntimeOptions`).
     `frame_format` applies to folder outputs (default: PNG for a video's frames, each image's own format
     for a folder); `fps` times a folder of images written as a video; `progress` draws the progress bar
     (on a terminal).
     """
 
-    backend: str = "torch"
-    device: str = "auto"
-    precision: str = "auto"
-    compile: bool = False
-    compile_mode: str = "max-autotune"
-    ort: OrtOptions | None = None
-    inverse: bool = False
+    runtime: RuntimeOptions = RuntimeOptions()
     batch_size: int = 8
     encode: EncodeOptions = EncodeOptions()
     resize: ResizeSpec = ResizeSpec()
@@ -173,7 +168,7 @@ def convert(input: str | Path, output: str | Path | None = None, *, model: str |
     source_path = Path(input)
     in_kind = input_kind(source_path)
     found = model if isinstance(model, ModelDirectory) else resolve_model(model)
-    tag = found.name + (".inverse" if options.inverse else "")
+    tag = found.name + (".inverse" if options.runtime.inverse else "")
     target = Path(output) if output is not None else default_output(source_path, in_kind, tag)
     out_kind = output_kind(target, as_given=str(output)) if output is not None else in_kind
     if (in_kind, out_kind) not in _ALLOWED:
@@ -189,10 +184,7 @@ def convert(input: str | Path, output: str | Path | None = None, *, model: str |
         check_container_codec(target, options.encode)
     own = translator is None
     if translator is None:
-        translator = Translator.from_model(found, backend=options.backend, device=options.device,
-                                           precision=options.precision, compile=options.compile,
-                                           compile_mode=options.compile_mode, inverse=options.inverse,
-                                           ort_options=options.ort)
+        translator = Translator.from_model(found, options.runtime, announce=options.progress)
     try:
         return _Job(source_path, target, in_kind, out_kind, info, translator, options).run()
     finally:

@@ -18,6 +18,7 @@ from vidtrans.convert import ConvertOptions, ConvertSummary, convert
 from vidtrans.errors import OutputError, UsageError
 from vidtrans.fsutil import atomic_write_text
 from vidtrans.registry import resolve_model
+from vidtrans.runtime import RuntimeOptions
 from vidtrans.scenes.video import open_clip
 from vidtrans.scenes import render_clip
 from vidtrans.translator import Translator
@@ -40,8 +41,7 @@ class DemoOptions:
     frames: int = 40
     fps: float = 10.0
     seed: int = 2026
-    device: str = "auto"
-    backend: str = "torch"
+    runtime: RuntimeOptions = RuntimeOptions()
     progress: bool = True
 
     def __post_init__(self) -> None:
@@ -87,9 +87,8 @@ def run_demo(options: DemoOptions = DemoOptions()) -> DemoSummary:
     render_s = time.perf_counter() - started
 
     info(f"translating with model {model.name!r} ({model.info.source_domain} -> {model.info.target_domain})")
-    translator = Translator.from_model(model, backend=options.backend, device=options.device)
-    convert_options = ConvertOptions(backend=options.backend, device=options.device, overwrite=True,
-                                     progress=options.progress)
+    translator = Translator.from_model(model, options.runtime, announce=options.progress)
+    convert_options = ConvertOptions(runtime=options.runtime, overwrite=True, progress=options.progress)
     try:
         translated = convert(game_clip, folder / TRANSLATED_CLIP, model=model, options=convert_options,
                              translator=translator)

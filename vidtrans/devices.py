@@ -8,9 +8,9 @@ from typing import Literal
 import torch
 
 from vidtrans.errors import UsageError
+from vidtrans.runtime import PRECISION_CHOICES
 
 Precision = Literal["fp32", "fp16"]
-PRECISION_CHOICES = ("auto", "fp32", "fp16")
 
 
 def resolve_device(spec: str = "auto") -> torch.device:

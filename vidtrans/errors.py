@@ -12,8 +12,8 @@ class VidtransError(Exception):
     exit_code: int = 1
 
 
-class UsageError(VidtransError):
-    """Options that contradict each other or are out of range."""
+class UsageError(VidtransError, ValueError):
+    """Options that contradict each other or are out of range (also a ValueError, for Python callers)."""
 
     exit_code = 2
 

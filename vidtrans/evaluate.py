@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -24,6 +25,7 @@ from vidtrans.fsutil import atomic_write_text
 from vidtrans.images import list_images, read_image, write_image
 from vidtrans.metrics import l1, psnr, ssim
 from vidtrans.modeldir import ModelDirectory
+from vidtrans.runtime import RuntimeOptions
 from vidtrans.translator import Translator
 
 REPORT_JSON = "report.json"
@@ -34,11 +36,10 @@ FID_WEIGHTS_HINT = ("pass --inception-weights FILE (pytorch-fid's pt_inception-2
 
 @dataclass(frozen=True)
 class EvalOptions:
-    """How to run the model and what to report."""
+    """How to run the model (`runtime`; its `inverse` is ignored: eval measures the forward generator, and the
+    cycle through the inverse one) and what to report."""
 
-    backend: str = "torch"
-    device: str = "auto"
-    precision: str = "auto"
+    runtime: RuntimeOptions = RuntimeOptions()
     max_items: int | None = None
     examples: int = 4
     inception_weights: Path | None = None
@@ -173,10 +174,9 @@ def evaluate(model: ModelDirectory, *, source: Path, target: Path | None = None,
     else:
         fid_note = "no target folder to compare against"
 
-    forward = Translator.from_model(model, backend=options.backend, device=options.device,
-                                    precision=options.precision)
-    inverse = (Translator.from_model(model, backend=options.backend, device=options.device,
-                                     precision=options.precision, inverse=True)
+    forward = Translator.from_model(model, dataclasses.replace(options.runtime, inverse=False),
+                                    announce=not options.quiet)
+    inverse = (Translator.from_model(model, dataclasses.replace(options.runtime, inverse=True), announce=False)
                if model.info.has_inverse else None)
     scores: list[ItemScores] = []
     examples: list[list[np.ndarray]] = []
@@ -232,7 +232,7 @@ def evaluate(model: ModelDirectory, *, source: Path, target: Path | None = None,
         target=str(target) if target is not None else None, paired=paired, items=tuple(scores), means=means,
         fid=fid, fid_note=None if fid is not None else fid_note, report_path=report_path,
         examples_path=examples_path,
-        extra={"backend": options.backend, "columns": "input | output" + (" | target" if paired else "")
+        extra={"backend": forward.backend.name, "columns": "input | output" + (" | target" if paired else "")
                + (" | reconstruction" if model.info.has_inverse else "")},
     )
     atomic_write_text(report_path, json.dumps(report.to_json(), indent=2) + "\n")

@@ -21,9 +21,10 @@ import torch
 import torch.nn.functional as F
 
 from vidtrans.backends.base import Backend
-from vidtrans.backends.onnxruntime_backend import OrtOptions
+from vidtrans.backends.selection import BackendChoice
 from vidtrans.frames import check_rgb
 from vidtrans.modeldir import ModelDirectory
+from vidtrans.runtime import RuntimeOptions
 
 
 class PendingBatch:
@@ -68,17 +69,16 @@ class Translator:
         self._out_bias = (255.0 * mean_t).to(self.device)
 
     @classmethod
-    def from_model(cls, model: ModelDirectory | str | Path, *, backend: str = "torch", device: str = "auto",
-                   precision: str = "auto", compile: bool = False, compile_mode: str = "max-autotune",
-                   inverse: bool = False, ort_options: OrtOptions | None = None) -> Translator:
-        """A translator for a model directory (or registered name), with the model's normalisation."""
+    def from_model(cls, model: ModelDirectory | str | Path, options: RuntimeOptions | None = None, *,
+                   choice: BackendChoice | None = None, announce: bool = True) -> Translator:
+        """A translator for a model directory (or registered name) run as `options` say (or as `choice`, when
+        the caller has resolved them already), with the model's normalisation; `announce` prints what
+        `backend="auto"` chose."""
         from vidtrans.backends.factory import create_backend
         from vidtrans.registry import resolve_model
 
         found = model if isinstance(model, ModelDirectory) else resolve_model(model)
-        engine = create_backend(found, backend=backend, device=device, precision=precision, compile=compile,
-                                compile_mode=compile_mode, inverse=inverse, ort_options=ort_options)
-        return cls(engine, mean=found.info.mean, std=found.info.std)
+        return cls(create_backend(found, options, choice=choice, announce=announce), mean=found.info.mean, std=found.info.std)
 
     def host_array(self, shape: tuple[int, ...]) -> np.ndarray:
         """An uninitialised uint8 host array to stack frames into: pinned (page-locked) memory on CUDA."""

@@ -9,9 +9,8 @@ pass through host memory between the pipeline's stages. fp16 runs the fp16 expor
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import torch
@@ -20,36 +19,11 @@ from vidtrans.console import info
 from vidtrans.devices import Precision
 from vidtrans.errors import MissingExtraError, UsageError
 from vidtrans.modeldir import ModelDirectory
+from vidtrans.runtime import OrtOptions
 
-CudnnSearch = Literal["EXHAUSTIVE", "HEURISTIC", "DEFAULT"]
-CUDNN_SEARCH_CHOICES: tuple[str, ...] = ("EXHAUSTIVE", "HEURISTIC", "DEFAULT")
 GPU_EXTRA_HINT = "install vidtrans[gpu] (pip install 'vidtrans[gpu]', which brings onnxruntime-gpu)"
 
 Provider = tuple[str, dict[str, str]]
-
-
-@dataclass(frozen=True)
-class OrtOptions:
-    """The execution-provider settings users may need to change."""
-
-    cudnn_conv_algo_search: CudnnSearch = "EXHAUSTIVE"
-    """How the CUDA provider picks convolution algorithms (EXHAUSTIVE is slowest to start, fastest to run)."""
-    use_tensorrt: bool = False
-    """Prefer ONNX Runtime's TensorRT provider when it is installed (engines built per input shape, cached)."""
-    tensorrt_fp16: bool | None = None
-    """TensorRT provider fp16 kernels; default: on for fp16 precision."""
-    tensorrt_cache_dir: Path | None = None
-    """Where the TensorRT provider caches engines; default: the model's `engines/onnxruntime` folder."""
-    intra_op_threads: int = 0
-    """CPU threads per operator (0: ONNX Runtime's default)."""
-
-    def __post_init__(self) -> None:
-        if self.cudnn_conv_algo_search not in CUDNN_SEARCH_CHOICES:
-            raise ValueError(f"cudnn_conv_algo_search must be one of {', '.join(CUDNN_SEARCH_CHOICES)}; "
-                             f"got {self.cudnn_conv_algo_search!r}")
-        if isinstance(self.intra_op_threads, bool) or not isinstance(self.intra_op_threads, int) \
-                or self.intra_op_threads < 0:
-            raise ValueError(f"intra_op_threads must be an integer >= 0; got {self.intra_op_threads!r}")
 
 
 def choose_providers(available: list[str], *, device: torch.device, precision: Precision, options: OrtOptions,

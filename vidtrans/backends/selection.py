@@ -1,11 +1,15 @@
-"""Choosing the backend, device and precision from `--backend`, `--device`, `--precision` and `--compile`.
+"""Choosing the backend, device and precision from a `RuntimeOptions` (`--backend`, `--device`, `--precision`,
+`--compile`).
 
-`--backend auto`: TensorRT when it imports and the device is a CUDA GPU, else torch on CUDA (compiled), else
-torch on the CPU. Callers print `BackendChoice.describe()` so the user sees what was chosen.
+`--backend auto`, the default: on a CUDA GPU TensorRT when it imports, else torch (fp16; compiled only with
+`--compile`, since compiling costs minutes per resolution up front); on the CPU ONNX Runtime when it is
+installed (it runs the generators 1.4-1.5x faster than torch there, see docs/performance.md), else torch.
+`--compile` with `auto` means torch. Callers print `BackendChoice.describe()` so the user sees what was chosen.
 """
 
 from __future__ import annotations
 
+import importlib.util
 from dataclasses import dataclass
 from typing import Literal
 
@@ -13,9 +17,9 @@ import torch
 
 from vidtrans.devices import Precision, resolve_device, resolve_precision
 from vidtrans.errors import MissingExtraError, UsageError
+from vidtrans.runtime import RuntimeOptions
 
 BackendName = Literal["torch", "onnxruntime", "tensorrt"]
-BACKEND_CHOICES: tuple[str, ...] = ("auto", "torch", "onnxruntime", "tensorrt")
 
 
 @dataclass(frozen=True)
@@ -45,27 +49,31 @@ def tensorrt_importable() -> bool:
     return True
 
 
-def auto_backend(*, device: torch.device, tensorrt_available: bool) -> tuple[BackendName, bool]:
-    """The `auto` rule as (backend, compile): TensorRT on a GPU when available, else torch (compiled on a GPU)."""
+def onnxruntime_importable() -> bool:
+    """Whether an ONNX Runtime package is installed (found without importing it)."""
+    return importlib.util.find_spec("onnxruntime") is not None
+
+
+def auto_backend(*, device: torch.device, tensorrt_available: bool, onnxruntime_available: bool,
+                 compile: bool) -> BackendName:
+    """The `auto` rule (see the module docstring)."""
+    if compile:
+        return "torch"
     if device.type == "cuda":
-        return ("tensorrt", False) if tensorrt_available else ("torch", True)
-    return "torch", False
+        return "tensorrt" if tensorrt_available else "torch"
+    return "onnxruntime" if onnxruntime_available else "torch"
 
 
-def select_backend(requested: str, *, device_spec: str = "auto", precision_spec: str = "auto",
-                   compile: bool = False) -> BackendChoice:
+def select_backend(options: RuntimeOptions) -> BackendChoice:
     """Resolve the user's options into a `BackendChoice`, refusing combinations that cannot run."""
-    if requested not in BACKEND_CHOICES:
-        raise UsageError(f"--backend must be one of {', '.join(BACKEND_CHOICES)}; got {requested!r}")
-    device = resolve_device(device_spec)
-    if requested == "auto":
-        backend, auto_compile = auto_backend(device=device,
-                                             tensorrt_available=device.type == "cuda" and tensorrt_importable())
-        compile = compile or auto_compile
+    device = resolve_device(options.device)
+    backend: BackendName
+    if options.backend == "auto":
+        backend = auto_backend(device=device, compile=options.compile,
+                               tensorrt_available=device.type == "cuda" and tensorrt_importable(),
+                               onnxruntime_available=onnxruntime_importable())
     else:
-        backend = requested  # type: ignore[assignment]
-        if compile and backend != "torch":
-            raise UsageError(f"--compile applies to the torch backend only, not to {backend}")
+        backend = options.backend  # type: ignore[assignment]
     if backend == "tensorrt":
         if device.type != "cuda":
             raise UsageError(f"--backend tensorrt needs a CUDA GPU, but the device is {device} "
@@ -73,5 +81,5 @@ def select_backend(requested: str, *, device_spec: str = "auto", precision_spec:
         if not tensorrt_importable():
             raise MissingExtraError("--backend tensorrt: TensorRT is not installed: install vidtrans[tensorrt] "
                                     "(pip install 'vidtrans[tensorrt]')")
-    return BackendChoice(backend=backend, device=device, precision=resolve_precision(precision_spec, device),
-                         compile=compile)
+    return BackendChoice(backend=backend, device=device, precision=resolve_precision(options.precision, device),
+                         compile=options.compile and backend == "torch")

@@ -16,8 +16,8 @@ import torch
 import torch.nn as nn
 
 from vidtrans.devices import Precision, torch_dtype
+from vidtrans.runtime import COMPILE_MODES
 
-COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 
 
 class TorchBackend:

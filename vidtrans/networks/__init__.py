@@ -1,8 +1,13 @@
-"""The networks of the CycleGAN and pix2pix papers, each built from a frozen config."""
+"""The networks of the CycleGAN and pix2pix papers, each built from a frozen config.
+
+The configs load without torch (the command line reads them to declare its options); the modules, and
+the functions that build them, import torch on first use.
+"""
 
 from __future__ import annotations
 
-import torch.nn as nn
+import importlib
+from typing import Any
 
 from vidtrans.networks.config import (
     GENERATOR_ARCHS,
@@ -16,33 +21,18 @@ from vidtrans.networks.config import (
     config_to_dict,
     generator_config,
 )
-from vidtrans.networks.discriminators import PatchDiscriminator, PixelDiscriminator
-from vidtrans.networks.layers import init_weights
-from vidtrans.networks.resnet import ResnetGenerator
-from vidtrans.networks.unet import UnetGenerator
+
+_TORCH_MODULES = {
+    "PatchDiscriminator": "discriminators", "PixelDiscriminator": "discriminators", "ResnetGenerator": "resnet",
+    "UnetGenerator": "unet", "init_weights": "layers", "build_discriminator": "build",
+    "build_generator": "build", "count_parameters": "build",
+}
 
 
-def build_generator(config: GeneratorConfig) -> nn.Module:
-    """The generator module for `config` (weights as PyTorch initialises them; see `init_weights`)."""
-    if isinstance(config, ResnetGeneratorConfig):
-        return ResnetGenerator(config)
-    if isinstance(config, UnetGeneratorConfig):
-        return UnetGenerator(config)
-    raise TypeError(f"not a generator config: {config!r}")
-
-
-def build_discriminator(config: DiscriminatorConfig) -> nn.Module:
-    """The discriminator module for `config`."""
-    if isinstance(config, PatchDiscriminatorConfig):
-        return PatchDiscriminator(config)
-    if isinstance(config, PixelDiscriminatorConfig):
-        return PixelDiscriminator(config)
-    raise TypeError(f"not a discriminator config: {config!r}")
-
-
-def count_parameters(module: nn.Module) -> int:
-    """The number of trainable parameters."""
-    return sum(p.numel() for p in module.parameters() if p.requires_grad)
+def __getattr__(name: str) -> Any:
+    if name in _TORCH_MODULES:
+        return getattr(importlib.import_module(f"vidtrans.networks.{_TORCH_MODULES[name]}"), name)
+    raise AttributeError(f"module 'vidtrans.networks' has no attribute {name!r}")
 
 
 __all__ = [

@@ -14,6 +14,7 @@ A single-shard run ends by merging the manifest parts into `OUTPUT/manifest.json
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 import os
@@ -37,6 +38,7 @@ from vidtrans.images import encode_image, read_image
 from vidtrans.modeldir import ModelDirectory
 from vidtrans.pipeline import run_pipeline
 from vidtrans.resize import ResizeSpec, resize_rgb
+from vidtrans.runtime import RuntimeOptions
 from vidtrans.sources import upright
 from vidtrans.synth.job import JOB_VERSION, check_paths, claim_output
 from vidtrans.synth.labels import place_label
@@ -55,17 +57,12 @@ _LOSSY_SUFFIXES = (".jpg", ".jpeg", ".webp")
 class SynthOptions:
     """Everything `synth` can be told besides its input, output and model.
 
-    Model, backend, device, precision, batch size and resizing work as in `convert`; `keep_size` writes the
+    `runtime` (how the model runs), batch size and resizing work as in `convert`; `keep_size` writes the
     translation at the source's size (so it matches the label maps) after translating at the resized one.
     `format` "auto" keeps each image's own format (PNG for video frames); `quality` applies to JPEG and WebP.
     """
 
-    backend: str = "torch"
-    device: str = "auto"
-    precision: str = "auto"
-    compile: bool = False
-    compile_mode: str = "max-autotune"
-    inverse: bool = False
+    runtime: RuntimeOptions = RuntimeOptions()
     batch_size: int = 8
     resize: ResizeSpec = ResizeSpec()
     keep_size: bool = False
@@ -168,15 +165,15 @@ def job_identity(input: Path, dataset: Dataset, model: ModelDirectory, choice: B
     Options that cannot change anything are left out (quality without JPEG or WebP outputs, frame sampling
     without videos), so giving them on a rerun does not refuse the job.
     """
-    if options.inverse and not model.info.has_inverse:
+    if options.runtime.inverse and not model.info.has_inverse:
         raise ModelError(f"{model.path}: this model has no inverse generator ({model.info.target_domain} -> "
                          f"{model.info.source_domain})")
-    role = "generator_inverse" if options.inverse else "generator"
+    role = "generator_inverse" if options.runtime.inverse else "generator"
     lossy = any(Path(item.output or "").suffix.lower() in _LOSSY_SUFFIXES for item in dataset.items)
     videos = any(item.frame is not None or item.problem for item in dataset.items)
     return {
         "input": str(input.resolve()), "layout": dataset.kind, "model": model.name,
-        "weights_sha256": model.sha256[role], "inverse": options.inverse, "format": options.format,
+        "weights_sha256": model.sha256[role], "inverse": options.runtime.inverse, "format": options.format,
         "quality": options.quality if lossy else None,
         "resize": {"size": list(options.resize.size) if options.resize.size else None,
                    "short_side": options.resize.short_side, "scale": options.resize.scale,
@@ -202,8 +199,8 @@ def synth(input: str | Path, output: str | Path, *, model: str | Path | ModelDir
         raise InputError(f"{source}: no such file or folder")
     check_paths(source, target)
     found = model if isinstance(model, ModelDirectory) else resolve_model(model)
-    choice = select_backend(options.backend, device_spec=local_device(options.device),
-                            precision_spec=options.precision, compile=options.compile)
+    runtime = dataclasses.replace(options.runtime, device=local_device(options.runtime.device))
+    choice = select_backend(runtime)
     dataset = find_items(source, output_format=options.format, sampling=options.sampling)
     identity = job_identity(source, dataset, found, choice, options)
     shard = options.shard
@@ -224,9 +221,7 @@ def synth(input: str | Path, output: str | Path, *, model: str | Path | ModelDir
             if options.progress:
                 info(f"synth {source} -> {target}: {len(todo)} of {len(mine)} items to translate"
                      + (f" (shard {shard})" if shard.count > 1 else "") + f"; {choice.describe()}")
-            translator = Translator.from_model(found, backend=choice.backend, device=str(choice.device),
-                                               precision=choice.precision, compile=choice.compile,
-                                               compile_mode=options.compile_mode, inverse=options.inverse)
+            translator = Translator.from_model(found, runtime, choice=choice)
             try:
                 base = {"model": found.name, "weights_sha256": identity["weights_sha256"],
                         "backend": choice.backend, "precision": choice.precision, "shard": str(shard)}
