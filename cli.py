@@ -214,7 +214,7 @@ def convert_command(
 ) -> None:
     """Translate a video, an image or a folder of images with a model (streamed in batches)."""
     from vidtrans.console import info
-    from vidtrans.convert import ConvertOptions, convert
+    from vidtrans.conversion import ConvertOptions, convert
     from vidtrans.errors import PartialFailure
     from vidtrans.video import EncodeOptions
 
@@ -414,7 +414,7 @@ def export(
 def _export_onnx(model: ModelDirectory, *, fp16: bool, opset: Optional[int], inverse: bool,
                  force: bool) -> tuple[list[dict], list[str]]:
     from vidtrans.console import format_duration
-    from vidtrans.export.onnx_export import check_opset, ensure_onnx
+    from vidtrans.deploy.onnx_export import check_opset, ensure_onnx
 
     if opset is not None:
         check_opset(opset)
@@ -440,8 +440,8 @@ def _export_tensorrt(model: ModelDirectory, *, fp16: bool, inverse: bool, force:
     from vidtrans.console import format_duration
     from vidtrans.devices import resolve_device
     from vidtrans.errors import UsageError
-    from vidtrans.export.engine_cache import BatchRange, profiles_for
-    from vidtrans.export.tensorrt_build import ensure_engine, import_tensorrt, require_gpu
+    from vidtrans.deploy.engine_cache import BatchRange, profiles_for
+    from vidtrans.deploy.tensorrt_build import ensure_engine, import_tensorrt, require_gpu
 
     import_tensorrt()
     target = resolve_device(device)
@@ -618,7 +618,7 @@ def synth_command(
     if merge is not None:
         if input is not None or output is not None or model is not None:
             raise UsageError("--merge takes only the output folder: vidtrans synth --merge OUTPUT")
-        from vidtrans.synth import merge_job
+        from vidtrans.synthesis import merge_job
 
         report = merge_job(merge)
         if as_json:
@@ -632,7 +632,7 @@ def synth_command(
         raise UsageError("synth needs INPUT and OUTPUT (or --merge OUTPUT)")
     if model is None:
         raise UsageError("synth needs --model NAME (a registered name or a model directory)")
-    from vidtrans.synth import DEFAULT_WORKERS, Sampling, SynthOptions, resolve_shard, synth
+    from vidtrans.synthesis import DEFAULT_WORKERS, Sampling, SynthOptions, resolve_shard, synth
 
     options = SynthOptions(
         runtime=runtime, batch_size=batch_size, resize=_resize_spec(size, short_side, scale), keep_size=keep_size,

@@ -65,7 +65,7 @@ def main() -> int:
     from vidtrans.modeldir import ModelInfo, save_model
     from vidtrans.networks import ResnetGeneratorConfig, build_generator, init_weights
     from vidtrans.resize import parse_size
-    from vidtrans.synth import DEFAULT_WORKERS, SynthOptions, synth
+    from vidtrans.synthesis import DEFAULT_WORKERS, SynthOptions, synth
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--items", type=int, default=64)

@@ -17,7 +17,7 @@ import pytest
 
 from vidtrans.runtime import RuntimeOptions
 from vidtrans.cli import main
-from vidtrans.convert import ConvertOptions, convert
+from vidtrans.conversion import ConvertOptions, convert
 from vidtrans.errors import OutputError, UsageError
 from vidtrans.images import read_image, write_image
 from vidtrans.modeldir import ModelDirectory

@@ -14,10 +14,10 @@ import torch.nn as nn
 
 from vidtrans.cli import main
 from vidtrans.errors import ModelError
-from vidtrans.export.fp16 import convert_to_fp16
-from vidtrans.export.onnx_export import ensure_onnx, load_artifact, onnx_path, sidecar_path
-from vidtrans.export.storage import artifact_dir
-from vidtrans.export.verify import (
+from vidtrans.deploy.fp16 import convert_to_fp16
+from vidtrans.deploy.onnx_export import ensure_onnx, load_artifact, onnx_path, sidecar_path
+from vidtrans.deploy.storage import artifact_dir
+from vidtrans.deploy.verify import (
     FP16_TOLERANCE,
     FP32_TOLERANCE,
     check_onnx_file,

@@ -14,7 +14,7 @@ import torch
 from vidtrans.backends.base import Backend
 from vidtrans.backends.onnxruntime_backend import OnnxRuntimeBackend, choose_providers
 from vidtrans.runtime import OrtOptions, RuntimeOptions
-from vidtrans.convert import ConvertOptions, convert
+from vidtrans.conversion import ConvertOptions, convert
 from vidtrans.errors import MissingExtraError, UsageError
 from vidtrans.images import read_image
 from vidtrans.modeldir import ModelDirectory, ModelInfo, save_model

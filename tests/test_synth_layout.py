@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from vidtrans.errors import InputError, UsageError
-from vidtrans.synth.layout import find_items
+from vidtrans.synthesis.layout import find_items
 
 
 def _touch(root: Path, *names: str) -> None:

@@ -9,10 +9,10 @@ import pytest
 import torch
 
 from vidtrans.errors import OutputError, UsageError
-from vidtrans.synth.job import JOB_FILE, check_paths, claim_output
-from vidtrans.synth.layout import Item, Sampling
-from vidtrans.synth.manifest import PartWriter, completed_keys, latest_records, read_part
-from vidtrans.synth.plan import Shard, local_device, resolve_shard, select
+from vidtrans.synthesis.job import JOB_FILE, check_paths, claim_output
+from vidtrans.synthesis.layout import Item, Sampling
+from vidtrans.synthesis.manifest import PartWriter, completed_keys, latest_records, read_part
+from vidtrans.synthesis.plan import Shard, local_device, resolve_shard, select
 
 
 def _items(n: int) -> list[Item]:

@@ -20,7 +20,7 @@ import pytest
 from vidtrans.cli import main
 from vidtrans.images import read_image
 from vidtrans.modeldir import ModelDirectory
-from vidtrans.synth.merge import _TEMPORARY
+from vidtrans.synthesis.merge import _TEMPORARY
 
 CPU = ["--backend", "torch", "--device", "cpu", "-q"]
 

@@ -13,7 +13,7 @@ import torch
 
 from vidtrans.backends.selection import tensorrt_importable
 from vidtrans.errors import MissingExtraError, ModelError, UsageError
-from vidtrans.export.engine_cache import (
+from vidtrans.deploy.engine_cache import (
     BatchRange,
     EngineKey,
     ShapeProfile,
@@ -27,8 +27,8 @@ from vidtrans.export.engine_cache import (
     store_engine,
     timing_cache_path,
 )
-from vidtrans.export.onnx_export import OnnxArtifact
-from vidtrans.export.tensorrt_build import (
+from vidtrans.deploy.onnx_export import OnnxArtifact
+from vidtrans.deploy.tensorrt_build import (
     BuildPlan,
     EngineTarget,
     import_tensorrt,
@@ -227,7 +227,7 @@ def test_missing_tensorrt_names_the_extra(model: ModelDirectory) -> None:
 @pytest.mark.parametrize("precision", ["fp32", "fp16"])
 def test_engine_build_cache_and_runtime(model: ModelDirectory, precision: str) -> None:
     from vidtrans.backends.tensorrt_backend import TensorRTBackend
-    from vidtrans.export.tensorrt_build import ensure_engine
+    from vidtrans.deploy.tensorrt_build import ensure_engine
 
     device = torch.device("cuda")
     profiles = profiles_for([(64, 48), (96, 64)], BatchRange(1, 2, 4), multiple=4)

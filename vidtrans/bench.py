@@ -32,7 +32,7 @@ import av
 import numpy as np
 import torch
 
-from vidtrans.convert import ConvertOptions, ConvertSummary, convert
+from vidtrans.conversion import ConvertOptions, ConvertSummary, convert
 from vidtrans.errors import UsageError
 from vidtrans.modeldir import ModelDirectory, ModelInfo, save_model
 from vidtrans.networks import build_generator, count_parameters, generator_config, init_weights

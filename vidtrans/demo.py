@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vidtrans.console import info
-from vidtrans.convert import ConvertOptions, ConvertSummary, convert
+from vidtrans.conversion import ConvertOptions, ConvertSummary, convert
 from vidtrans.errors import OutputError, UsageError
 from vidtrans.fsutil import atomic_write_text
 from vidtrans.registry import resolve_model

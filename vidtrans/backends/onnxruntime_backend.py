@@ -87,8 +87,8 @@ class OnnxRuntimeBackend:
         except ImportError as error:
             raise MissingExtraError(f"onnxruntime is not installed ({error}): pip install onnxruntime, or "
                                     f"{GPU_EXTRA_HINT}") from None
-        from vidtrans.export.onnx_export import ensure_onnx
-        from vidtrans.export.storage import artifact_dir
+        from vidtrans.deploy.onnx_export import ensure_onnx
+        from vidtrans.deploy.storage import artifact_dir
 
         options = options or OrtOptions()
         cache_dir = options.tensorrt_cache_dir or artifact_dir(model, "engines") / "onnxruntime"

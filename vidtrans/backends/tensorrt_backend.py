@@ -1,6 +1,6 @@
 """The TensorRT backend: cached engines run with `execute_async_v3` on the pipeline's CUDA stream.
 
-Engines come from the model's `engines/` cache (see `vidtrans.export.engine_cache`). The first batch of a
+Engines come from the model's `engines/` cache (see `vidtrans.deploy.engine_cache`). The first batch of a
 frame size no cached engine accepts builds one (announced, since it takes minutes) with a profile for that
 size and batch, unless `build=False`, which makes it an error that says what to export. Input and output are
 torch tensors on the GPU whose addresses are handed to TensorRT, so frames never leave the device.
@@ -17,8 +17,8 @@ import torch
 
 from vidtrans.devices import Precision
 from vidtrans.errors import ModelError, UsageError
-from vidtrans.export.engine_cache import BatchRange, ShapeProfile, discard_engine, profiles_for
-from vidtrans.export.tensorrt_build import (
+from vidtrans.deploy.engine_cache import BatchRange, ShapeProfile, discard_engine, profiles_for
+from vidtrans.deploy.tensorrt_build import (
     DEFAULT_WORKSPACE_GIB,
     EngineArtifact,
     EngineTarget,

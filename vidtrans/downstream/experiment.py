@@ -215,7 +215,7 @@ def _prepare_work_dir(work_dir: Path, overwrite: bool) -> None:
 def _translate(model: ModelDirectory, game_root: Path, out_root: Path, *, device: str, progress: bool) -> None:
     """Translate the GTA5-layout tree `game_root` into `out_root` with `vidtrans synth` (labels copied as they are)."""
     from vidtrans.runtime import RuntimeOptions
-    from vidtrans.synth import SynthOptions, synth
+    from vidtrans.synthesis import SynthOptions, synth
 
     summary = synth(game_root, out_root, model=model, options=SynthOptions(
         runtime=RuntimeOptions(device=device), progress=progress))

@@ -21,7 +21,7 @@ import torch
 from vidtrans.console import format_duration, info, warn
 from vidtrans.devices import Precision
 from vidtrans.errors import MissingExtraError, ModelError, UsageError
-from vidtrans.export.engine_cache import (
+from vidtrans.deploy.engine_cache import (
     EngineKey,
     ShapeProfile,
     discard_engine,
@@ -32,8 +32,8 @@ from vidtrans.export.engine_cache import (
     store_engine,
     timing_cache_path,
 )
-from vidtrans.export.onnx_export import OnnxArtifact, ensure_onnx
-from vidtrans.export.storage import artifact_dir
+from vidtrans.deploy.onnx_export import OnnxArtifact, ensure_onnx
+from vidtrans.deploy.storage import artifact_dir
 from vidtrans.fsutil import atomic_write_bytes
 from vidtrans.modeldir import ModelDirectory, WeightRole
 

@@ -7,7 +7,7 @@ width multiples of the generator's `size_multiple`). Files, in `<model>/onnx/`:
 - `generator.fp32.onnx` (or `generator_inverse.fp32.onnx`): exported with `torch.onnx.export(dynamo=True)`,
   whose graph is plain Pad/Conv/InstanceNormalization/ConvTranspose ops with symbolic sizes (the TorchScript
   exporter adds Shape/Reshape plumbing for the reflect pads and is deprecated);
-- `generator.fp16.onnx`: converted from the fp32 graph by `vidtrans.export.fp16` (fp16 compute, fp32 I/O);
+- `generator.fp16.onnx`: converted from the fp32 graph by `vidtrans.deploy.fp16` (fp16 compute, fp32 I/O);
 - a JSON sidecar beside each (`generator.fp32.json`): weights and graph sha256, opset, exporter and library
   versions, and the verification results.
 
@@ -35,9 +35,9 @@ import vidtrans
 from vidtrans.console import info
 from vidtrans.devices import Precision
 from vidtrans.errors import ModelError, UsageError
-from vidtrans.export.fp16 import DEFAULT_KEEP_FP32, convert_to_fp16
-from vidtrans.export.storage import artifact_dir
-from vidtrans.export.verify import (
+from vidtrans.deploy.fp16 import DEFAULT_KEEP_FP32, convert_to_fp16
+from vidtrans.deploy.storage import artifact_dir
+from vidtrans.deploy.verify import (
     FP16_TOLERANCE,
     FP32_TOLERANCE,
     Shape,

@@ -40,12 +40,12 @@ from vidtrans.pipeline import run_pipeline
 from vidtrans.resize import ResizeSpec, resize_rgb
 from vidtrans.runtime import RuntimeOptions
 from vidtrans.sources import upright
-from vidtrans.synth.job import JOB_VERSION, check_paths, claim_output
-from vidtrans.synth.labels import place_label
-from vidtrans.synth.layout import OUTPUT_FORMATS, Dataset, Item, OutputFormat, Sampling, find_items
-from vidtrans.synth.manifest import MANIFEST_FILE, PartWriter, Record, completed_keys, latest_records, part_path
-from vidtrans.synth.merge import MergeReport, finalize, remove_temporaries
-from vidtrans.synth.plan import Shard, local_device, select
+from vidtrans.synthesis.job import JOB_VERSION, check_paths, claim_output
+from vidtrans.synthesis.labels import place_label
+from vidtrans.synthesis.layout import OUTPUT_FORMATS, Dataset, Item, OutputFormat, Sampling, find_items
+from vidtrans.synthesis.manifest import MANIFEST_FILE, PartWriter, Record, completed_keys, latest_records, part_path
+from vidtrans.synthesis.merge import MergeReport, finalize, remove_temporaries
+from vidtrans.synthesis.plan import Shard, local_device, select
 from vidtrans.translator import Translator
 from vidtrans.video import VideoReader
 

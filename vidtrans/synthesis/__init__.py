@@ -10,10 +10,10 @@
     merge     completeness over all shards and the full manifest
 """
 
-from vidtrans.synth.layout import Dataset, Item, Sampling, find_items
-from vidtrans.synth.merge import MergeReport, merge_job
-from vidtrans.synth.plan import Shard, resolve_shard
-from vidtrans.synth.run import DEFAULT_WORKERS, SynthOptions, SynthSummary, synth
+from vidtrans.synthesis.layout import Dataset, Item, Sampling, find_items
+from vidtrans.synthesis.merge import MergeReport, merge_job
+from vidtrans.synthesis.plan import Shard, resolve_shard
+from vidtrans.synthesis.run import DEFAULT_WORKERS, SynthOptions, SynthSummary, synth
 
 __all__ = [
     "DEFAULT_WORKERS", "Dataset", "Item", "MergeReport", "Sampling", "Shard", "SynthOptions", "SynthSummary",

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from vidtrans.errors import UsageError
-from vidtrans.synth.layout import Item
+from vidtrans.synthesis.layout import Item
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from typing import Any
 
 from vidtrans.errors import OutputError, UsageError
 from vidtrans.fsutil import temporary_sibling
-from vidtrans.synth.manifest import MANIFEST_FILE, PARTS_DIR, part_files, read_part
+from vidtrans.synthesis.manifest import MANIFEST_FILE, PARTS_DIR, part_files, read_part
 
 JOB_FILE = "synth.json"
 JOB_VERSION = 1

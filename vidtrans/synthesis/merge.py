@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from vidtrans.synth.job import read_job
-from vidtrans.synth.layout import Dataset, Item, Sampling, find_items
-from vidtrans.synth.manifest import MANIFEST_FILE, Record, is_done, latest_records, part_files, write_manifest
-from vidtrans.synth.plan import Shard, shard_of
+from vidtrans.synthesis.job import read_job
+from vidtrans.synthesis.layout import Dataset, Item, Sampling, find_items
+from vidtrans.synthesis.manifest import MANIFEST_FILE, Record, is_done, latest_records, part_files, write_manifest
+from vidtrans.synthesis.plan import Shard, shard_of
 
 _PART_NAME = re.compile(r"part-(\d+)-of-(\d+)\.jsonl")
 _TEMPORARY = re.compile(r"^\..+\.partial-\d+-[0-9a-f]{8}(\.[^.]*)?$")

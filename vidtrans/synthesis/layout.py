@@ -25,7 +25,7 @@ from typing import Literal
 
 from vidtrans.errors import InputError, UsageError
 from vidtrans.images import IMAGE_EXTENSIONS, list_images
-from vidtrans.synth.videos import probe_frames
+from vidtrans.synthesis.videos import probe_frames
 from vidtrans.video.files import VIDEO_EXTENSIONS, is_video_file, list_videos
 
 LayoutKind = Literal["gta5", "cityscapes", "folder", "video"]
