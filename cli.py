@@ -309,24 +309,12 @@ def train_run(
     *, settings: dict,
 ) -> None:
     """Train a model on two domains, or continue a run with --resume; every setting is also a --config key."""
-    from vidtrans.errors import UsageError
-    from vidtrans.training.config import config_to_yaml, load_config
+    from vidtrans.training.config import config_to_yaml
+    from vidtrans.training.launch import resolve_run
     from vidtrans.training.loop import train
-    from vidtrans.training.rundir import load_run_config
 
-    for key, domain in (("domain_a", domain_a), ("domain_b", domain_b)):
-        if domain:
-            settings[key] = str(Path(domain).expanduser().absolute())
-    if resume is not None:
-        if config_file is not None:
-            raise UsageError("--config cannot be combined with --resume (the run's own config.yaml is used)")
-        config = load_run_config(resume, settings)
-        run_dir = resume
-    else:
-        if (domain_a is None) != (domain_b is None):
-            raise UsageError("pass both DOMAIN_A and DOMAIN_B (or neither, with --config)")
-        config = load_config(config_file, settings)
-        run_dir = runs_dir / config.name
+    config, run_dir = resolve_run(domain_a, domain_b, settings, config_file=config_file, resume=resume,
+                                  runs_dir=runs_dir)
     if print_config:
         typer.echo(config_to_yaml(config), nl=False)
         return
@@ -356,12 +344,6 @@ def train_export_model(
 
 # --- export ---------------------------------------------------------------------------------------
 
-from typing import TYPE_CHECKING  # noqa: E402 - kept in this section
-
-if TYPE_CHECKING:
-    from vidtrans.modeldir import ModelDirectory
-
-
 @app.command("export", rich_help_panel=_TRAIN)
 def export(
     model: str = typer.Option(..., "--model", "-m", help="Model name or directory."),
@@ -385,91 +367,24 @@ def export(
 
     ONNX graphs are checked and verified against PyTorch; both are reused while the weights match.
     """
-    import time
-
     from vidtrans.console import format_duration
+    from vidtrans.deploy.export_job import ExportOptions, export_model
     from vidtrans.errors import UsageError
     from vidtrans.registry import resolve_model
 
-    if fmt not in ("onnx", "tensorrt"):
-        raise UsageError(f"--format must be onnx or tensorrt; got {fmt!r}")
-    started = time.perf_counter()
-    found = resolve_model(model)
-    if fmt == "onnx":
-        artifacts, lines = _export_onnx(found, fp16=fp16, opset=opset, inverse=inverse, force=force)
-    else:
-        artifacts, lines = _export_tensorrt(found, fp16=fp16, inverse=inverse, force=force, batch=batch,
-                                            heights=height or [], widths=width or [], device=device,
-                                            workspace=workspace)
-    seconds = time.perf_counter() - started
-    if as_json:
-        typer.echo(json.dumps({"model": found.name, "path": str(found.path), "format": fmt, "artifacts": artifacts,
-                               "seconds": round(seconds, 3)}, indent=2))
-        return
-    for line in lines:
-        typer.echo(line)
-    typer.echo(f"done in {format_duration(seconds)}")
-
-
-def _export_onnx(model: ModelDirectory, *, fp16: bool, opset: Optional[int], inverse: bool,
-                 force: bool) -> tuple[list[dict], list[str]]:
-    from vidtrans.console import format_duration
-    from vidtrans.deploy.onnx_export import check_opset, ensure_onnx
-
-    if opset is not None:
-        check_opset(opset)
-    artifacts, lines = [], []
-    for precision in ("fp32", "fp16") if fp16 else ("fp32",):
-        artifact = ensure_onnx(model, precision=precision, inverse=inverse, opset=opset, force=force)
-        size_mb = artifact.path.stat().st_size / 1e6
-        state = ("up to date (weights unchanged; --force exports again)" if artifact.reused
-                 else f"exported in {format_duration(artifact.seconds)}")
-        lines.append(f"onnx {precision}: {artifact.path} (opset {artifact.opset}, {size_mb:.1f} MB) {state}")
-        lines += [f"  verified, ONNX Runtime (CPU) vs PyTorch, {check.describe()}" for check in artifact.checks]
-        lines.append(f"  tolerance {artifact.tolerance:.1e}; details in {artifact.sidecar.name}")
-        artifacts.append({"precision": precision, "path": str(artifact.path), "opset": artifact.opset,
-                          "reused": artifact.reused, "seconds": round(artifact.seconds, 3),
-                          "onnx_sha256": artifact.onnx_sha256, "tolerance": artifact.tolerance,
-                          "checks": [check.to_json() for check in artifact.checks]})
-    return artifacts, lines
-
-
-def _export_tensorrt(model: ModelDirectory, *, fp16: bool, inverse: bool, force: bool, batch: str,
-                     heights: list[int], widths: list[int], device: str,
-                     workspace: float) -> tuple[list[dict], list[str]]:
-    from vidtrans.console import format_duration
-    from vidtrans.devices import resolve_device
-    from vidtrans.errors import UsageError
-    from vidtrans.deploy.engine_cache import BatchRange, profiles_for
-    from vidtrans.deploy.tensorrt_build import ensure_engine, import_tensorrt, require_gpu
-
-    import_tensorrt()
-    target = resolve_device(device)
-    require_gpu(target)
+    heights, widths = height or [], width or []
     if len(heights) != len(widths):
         raise UsageError(f"--height and --width come in pairs; got {len(heights)} height(s) and {len(widths)} "
                          f"width(s)")
-    sizes = list(zip(widths, heights))
-    if not sizes:
-        if model.info.training_size is None:
-            raise UsageError("give the frame size(s) to build for with --width W --height H (the model records no "
-                             "training size)")
-        sizes = [model.info.training_size]
-    multiple = model.info.generator.size_multiple
-    profiles = profiles_for(sizes, BatchRange.parse(batch), multiple=multiple)
-    lines = [f"{w}x{h} is padded to a multiple of {multiple}, as convert does"
-             for w, h in sizes if w % multiple or h % multiple]
-    precision = "fp16" if fp16 else "fp32"
-    artifact = ensure_engine(model, device=target, precision=precision, profiles=profiles, inverse=inverse,
-                             workspace_gib=workspace, force=force)
-    state = f"built in {format_duration(artifact.seconds)}" if artifact.built else "cached (--force builds again)"
-    lines.append(f"tensorrt {precision}: {artifact.path} {state}")
-    lines.append(f"  for {artifact.key.describe_target()}, from {artifact.onnx.path.name}; profiles: "
-                 f"{', '.join(p.describe() for p in artifact.key.profiles)}")
-    artifacts = [{"precision": precision, "path": str(artifact.path), "built": artifact.built,
-                  "seconds": round(artifact.seconds, 3), "key": artifact.key.to_json(),
-                  "onnx": str(artifact.onnx.path)}]
-    return artifacts, lines
+    options = ExportOptions(format=fmt, fp16=fp16, opset=opset, inverse=inverse, force=force, batch=batch,  # type: ignore[arg-type]
+                            sizes=tuple(zip(widths, heights)), device=device, workspace_gib=workspace)
+    result = export_model(resolve_model(model), options)
+    if as_json:
+        typer.echo(json.dumps(result.to_dict(), indent=2))
+        return
+    for line in result.lines:
+        typer.echo(line)
+    typer.echo(f"done in {format_duration(result.seconds)}")
 
 
 # --- demo and eval --------------------------------------------------------------------------------
@@ -632,13 +547,13 @@ def synth_command(
         raise UsageError("synth needs INPUT and OUTPUT (or --merge OUTPUT)")
     if model is None:
         raise UsageError("synth needs --model NAME (a registered name or a model directory)")
-    from vidtrans.synthesis import DEFAULT_WORKERS, Sampling, SynthOptions, resolve_shard, synth
+    from vidtrans.synthesis import Sampling, Shard, SynthOptions, synth
 
     options = SynthOptions(
         runtime=runtime, batch_size=batch_size, resize=_resize_spec(size, short_side, scale), keep_size=keep_size,
         format=fmt, quality=quality, link_labels=link_labels,  # type: ignore[arg-type]
         sampling=Sampling(every=every, fps=fps),
-        shard=resolve_shard(shard), workers=DEFAULT_WORKERS if workers is None else workers, overwrite=overwrite,
+        shard=Shard.parse(shard) if shard else None, workers=workers, overwrite=overwrite,
         progress=not quiet)
     summary = synth(input, output, model=model, options=options)
     if as_json:

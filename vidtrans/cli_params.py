@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any, Literal, Optional
 
 import typer
-from typer.models import OptionInfo
 
 from vidtrans.runtime import OrtOptions, RuntimeOptions
 
@@ -69,41 +68,31 @@ def _default(cls: type, name: str) -> Any:
     return next(f.default for f in fields(cls) if f.name == name)
 
 
-def _runtime_option(cls: type, field: str, flag: str, *, help: str) -> OptionInfo:
-    """A runtime option whose default is the dataclass field's."""
-    return typer.Option(_default(cls, field), flag, help=help, rich_help_panel=RUNTIME_PANEL)
-
-
-_R, _O = RuntimeOptions, OrtOptions
-RUNTIME_PARAMS: tuple[Param, ...] = (
-    Param("backend", str, _runtime_option(
-        _R, "backend", "--backend",
-        help="auto (the fastest installed: TensorRT, else torch on a GPU; ONNX Runtime, else torch on the CPU), "
-             "torch, onnxruntime or tensorrt.")),
-    Param("device", str, _runtime_option(
-        _R, "device", "--device",
-        help="auto (the GPU when there is one; LOCAL_RANK's under torchrun), cpu, cuda or cuda:N.")),
-    Param("precision", str, _runtime_option(
-        _R, "precision", "--precision", help="auto (fp16 on CUDA, fp32 on the CPU), fp32 or fp16.")),
-    Param("compile", bool, _runtime_option(
-        _R, "compile", "--compile",
-        help="torch.compile the generator (torch backend; one static graph per resolution, whose first batch "
-             "takes minutes).")),
-    Param("compile_mode", str, _runtime_option(
-        _R, "compile_mode", "--compile-mode",
-        help="torch.compile mode: default, reduce-overhead, max-autotune or max-autotune-no-cudagraphs.")),
-    Param("inverse", bool, _runtime_option(
-        _R, "inverse", "--inverse", help="Run the model's inverse generator (target -> source).")),
-    Param("ort_cudnn_search", str, _runtime_option(
-        _O, "cudnn_conv_algo_search", "--ort-cudnn-search",
-        help="onnxruntime on CUDA: cuDNN convolution search, EXHAUSTIVE, HEURISTIC or DEFAULT.")),
-    Param("ort_tensorrt", bool, _runtime_option(
-        _O, "use_tensorrt", "--ort-tensorrt",
-        help="onnxruntime: prefer its TensorRT execution provider (fp16 follows --precision).")),
-    Param("ort_trt_cache", Optional[Path], _runtime_option(
-        _O, "tensorrt_cache_dir", "--ort-trt-cache",
-        help="onnxruntime's TensorRT provider: engine cache folder (default: the model's engines/onnxruntime).")),
+_RUNTIME_OPTIONS: tuple[tuple[str, Any, type, str, str], ...] = (
+    # option (--backend ...), its type, the dataclass and field it sets (and takes its default from), help
+    ("backend", str, RuntimeOptions, "backend",
+     "auto (the fastest installed: TensorRT, else torch on a GPU; ONNX Runtime, else torch on the CPU), torch, "
+     "onnxruntime or tensorrt."),
+    ("device", str, RuntimeOptions, "device",
+     "auto (the GPU when there is one; LOCAL_RANK's under torchrun), cpu, cuda or cuda:N."),
+    ("precision", str, RuntimeOptions, "precision", "auto (fp16 on CUDA, fp32 on the CPU), fp32 or fp16."),
+    ("compile", bool, RuntimeOptions, "compile",
+     "torch.compile the generator (torch backend; one static graph per resolution, whose first batch takes "
+     "minutes)."),
+    ("compile_mode", str, RuntimeOptions, "compile_mode",
+     "torch.compile mode: default, reduce-overhead, max-autotune or max-autotune-no-cudagraphs."),
+    ("inverse", bool, RuntimeOptions, "inverse", "Run the model's inverse generator (target -> source)."),
+    ("ort_cudnn_search", str, OrtOptions, "cudnn_conv_algo_search",
+     "onnxruntime on CUDA: cuDNN convolution search, EXHAUSTIVE, HEURISTIC or DEFAULT."),
+    ("ort_tensorrt", bool, OrtOptions, "use_tensorrt",
+     "onnxruntime: prefer its TensorRT execution provider (fp16 follows --precision)."),
+    ("ort_trt_cache", Optional[Path], OrtOptions, "tensorrt_cache_dir",
+     "onnxruntime's TensorRT provider: engine cache folder (default: the model's engines/onnxruntime)."),
 )
+RUNTIME_PARAMS: tuple[Param, ...] = tuple(
+    Param(name, kind, typer.Option(_default(cls, field), f"--{name.replace('_', '-')}", help=text,
+                                   rich_help_panel=RUNTIME_PANEL))
+    for name, kind, cls, field, text in _RUNTIME_OPTIONS)
 
 
 def build_runtime(values: dict[str, Any]) -> RuntimeOptions:

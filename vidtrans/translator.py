@@ -106,9 +106,12 @@ class Translator:
         Padding mirrors the edge (reflect) up to a multiple of `size_multiple` at the bottom and right;
         an image smaller than that padding repeats its edge instead (replicate).
         """
-        _, height, width, _ = frames.shape
-        x = frames.permute(0, 3, 1, 2).to(self.backend.input_dtype)
-        x = x.sub(self._in_offset).div_(self._in_divisor)
+        return self._prepare_nchw(frames.permute(0, 3, 1, 2))
+
+    def _prepare_nchw(self, pixels: torch.Tensor) -> torch.Tensor:
+        """Device (N, 3, H, W) pixel values in [0, 255], any dtype -> the backend's input (see `prepare`)."""
+        _, _, height, width = pixels.shape
+        x = pixels.to(self.backend.input_dtype).sub(self._in_offset).div_(self._in_divisor)
         multiple = self.backend.size_multiple
         pad_h, pad_w = -height % multiple, -width % multiple
         if pad_h or pad_w:
@@ -118,19 +121,32 @@ class Translator:
 
     def finish(self, output: torch.Tensor, height: int, width: int) -> torch.Tensor:
         """The backend's output -> device uint8 (N, height, width, 3): cropped, denormalised, rounded, clamped."""
+        y = self._finish_nchw(output, height, width).round_()
+        return y.to(torch.uint8).permute(0, 2, 3, 1).contiguous()
+
+    def _finish_nchw(self, output: torch.Tensor, height: int, width: int) -> torch.Tensor:
+        """The backend's output -> float32 (N, 3, height, width) pixel values in [0, 255] (cropped, clamped)."""
         y = output[:, :, :height, :width]
         if y.shape[1] == 1:
             y = y.expand(-1, 3, -1, -1)
         elif y.shape[1] != 3:
             raise ValueError(f"the generator returns {y.shape[1]} channels; vidtrans writes RGB (3) or grey (1)")
-        y = torch.addcmul(self._out_bias, y.float(), self._out_scale).round_().clamp_(0, 255)
-        return y.to(torch.uint8).permute(0, 2, 3, 1).contiguous()
+        return torch.addcmul(self._out_bias, y.float(), self._out_scale).clamp_(0, 255)
 
     def run(self, frames: torch.Tensor) -> torch.Tensor:
         """Device uint8 (N, H, W, 3) -> translated device uint8 (N, H, W, 3) (queued, not synchronised)."""
         with torch.inference_mode():
             _, height, width, _ = frames.shape
             return self.finish(self.backend.run(self.prepare(frames)), height, width)
+
+    def run_float(self, pixels: torch.Tensor) -> torch.Tensor:
+        """Device float (N, 3, H, W) pixel values in [0, 255] -> translated float32 (N, 3, H, W) in [0, 255].
+
+        No 8-bit rounding on the way in or out: for callers that keep images as floats (training loops).
+        """
+        with torch.inference_mode():
+            _, _, height, width = pixels.shape
+            return self._finish_nchw(self.backend.run(self._prepare_nchw(pixels)), height, width)
 
     def download(self, frames: torch.Tensor) -> PendingBatch:
         """Device uint8 (N, H, W, 3) -> host, into pinned memory without blocking on CUDA."""
@@ -153,7 +169,9 @@ class Translator:
         return self._download(self.run(self.upload(pixels)), keepalive=(pixels,))
 
     def translate(self, pixels: np.ndarray) -> np.ndarray:
-        """Translate a batch and wait for it: RGB uint8 (N, H, W, 3) -> RGB uint8 (N, H, W, 3)."""
+        """Translate and wait: RGB uint8 (N, H, W, 3) -> RGB uint8 (N, H, W, 3), or one (H, W, 3) frame -> (H, W, 3)."""
+        if isinstance(pixels, np.ndarray) and pixels.ndim == 3:
+            return self.submit(pixels[None]).result()[0]
         return self.submit(pixels).result()
 
     def synchronize(self) -> None:
@@ -164,3 +182,9 @@ class Translator:
     def close(self) -> None:
         """Release the backend."""
         self.backend.close()
+
+    def __enter__(self) -> Translator:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

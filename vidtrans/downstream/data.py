@@ -12,7 +12,7 @@ Labels are single-channel uint8 PNGs of Cityscapes train IDs (255 = ignore).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -150,11 +150,14 @@ def to_input(images: torch.Tensor) -> torch.Tensor:
 
 
 def sample_batch(data: SegmentationData, batch_size: int, generator: torch.Generator, *, flip: bool = True,
-                 crop: tuple[int, int] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+                 crop: tuple[int, int] | None = None,
+                 transform: Callable[[torch.Tensor], torch.Tensor] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """A random batch (with replacement): network input (B, 3, h, w) and int64 labels (B, h, w).
 
     With `flip` each sample is mirrored left-right with probability 1/2; with `crop` (width, height) each
-    is a random window of that size. Everything random comes from `generator`, so a seed repeats a run.
+    is a random window of that size. `transform` maps the chosen whole images (uint8 (B, H, W, 3)) to new
+    ones of the same shape before cropping and flipping, e.g. a vidtrans model translating them on the fly.
+    Everything random comes from `generator`, so a seed repeats a run.
     """
     width, height = data.size
     crop_w, crop_h = crop if crop is not None else (width, height)
@@ -164,9 +167,10 @@ def sample_batch(data: SegmentationData, batch_size: int, generator: torch.Gener
     left = torch.randint(width - crop_w + 1, (batch_size,), generator=generator)
     top = torch.randint(height - crop_h + 1, (batch_size,), generator=generator)
     mirror = torch.rand(batch_size, generator=generator) < 0.5
+    chosen = data.images[index] if transform is None else transform(data.images[index])
     images, labels = [], []
-    for i, x, y, m in zip(index.tolist(), left.tolist(), top.tolist(), mirror.tolist()):
-        image = data.images[i, y:y + crop_h, x:x + crop_w]
+    for j, (i, x, y, m) in enumerate(zip(index.tolist(), left.tolist(), top.tolist(), mirror.tolist())):
+        image = chosen[j, y:y + crop_h, x:x + crop_w]
         label = data.labels[i, y:y + crop_h, x:x + crop_w]
         if flip and m:
             image, label = image.flip(1), label.flip(1)

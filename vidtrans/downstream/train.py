@@ -63,11 +63,13 @@ class TrainResult:
 
 def train_segnet(data: SegmentationData, settings: TrainSettings = TrainSettings(), *,
                  config: SegNetConfig = SegNetConfig(), device: str | torch.device = "cpu",
-                 on_step: Callable[[int, float], None] | None = None) -> TrainResult:
+                 on_step: Callable[[int, float], None] | None = None,
+                 transform: Callable[[torch.Tensor], torch.Tensor] | None = None) -> TrainResult:
     """Train a fresh network on `data` with cross-entropy (IGNORE pixels left out).
 
     The weights and every batch are drawn from `settings.seed`, so the same data and settings give the
-    same network on the CPU. `on_step(step, loss)` is called after each step (for progress display).
+    same network on the CPU. `on_step(step, loss)` is called after each step (for progress display);
+    `transform` changes each batch's images before augmentation (see `sample_batch`).
     """
     device = torch.device(device)
     multiple = config.size_multiple
@@ -82,7 +84,8 @@ def train_segnet(data: SegmentationData, settings: TrainSettings = TrainSettings
     losses = []
     started = time.perf_counter()
     for step in range(settings.steps):
-        images, labels = sample_batch(data, settings.batch_size, generator, flip=settings.flip, crop=settings.crop)
+        images, labels = sample_batch(data, settings.batch_size, generator, flip=settings.flip, crop=settings.crop,
+                                      transform=transform)
         logits = net(images.to(device))
         loss = F.cross_entropy(logits, labels.to(device), ignore_index=IGNORE)
         optimizer.zero_grad(set_to_none=True)

@@ -68,12 +68,12 @@ def shard_from_env(env: Mapping[str, str] | None = None) -> Shard | None:
         raise UsageError(f"RANK={rank!r} and WORLD_SIZE={world!r} in the environment are not a valid shard") from None
 
 
-def resolve_shard(option: str | None, env: Mapping[str, str] | None = None) -> Shard:
+def resolve_shard(option: Shard | str | None, env: Mapping[str, str] | None = None) -> Shard:
     """`--shard I/N` if given, else the launcher's RANK/WORLD_SIZE, else the whole job; they must agree."""
     from_env = shard_from_env(env)
     if option is None:
         return from_env or Shard()
-    shard = Shard.parse(option)
+    shard = option if isinstance(option, Shard) else Shard.parse(option)
     if from_env is not None and from_env != shard:
         raise UsageError(f"--shard {shard} contradicts RANK/WORLD_SIZE {from_env} in the environment; "
                          "give one or the other")

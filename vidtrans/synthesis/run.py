@@ -45,7 +45,7 @@ from vidtrans.synthesis.labels import place_label
 from vidtrans.synthesis.layout import OUTPUT_FORMATS, Dataset, Item, OutputFormat, Sampling, find_items
 from vidtrans.synthesis.manifest import MANIFEST_FILE, PartWriter, Record, completed_keys, latest_records, part_path
 from vidtrans.synthesis.merge import MergeReport, finalize, remove_temporaries
-from vidtrans.synthesis.plan import Shard, local_device, select
+from vidtrans.synthesis.plan import Shard, local_device, resolve_shard, select
 from vidtrans.translator import Translator
 from vidtrans.video import VideoReader
 
@@ -70,15 +70,17 @@ class SynthOptions:
     quality: int = 95
     link_labels: bool = False
     sampling: Sampling = Sampling()
-    shard: Shard = Shard()
-    workers: int = DEFAULT_WORKERS
+    shard: Shard | None = None
+    """This job's part; None: the launcher's (RANK/WORLD_SIZE under torchrun), else the whole job."""
+    workers: int | None = None
+    """Decode and encode threads; None: DEFAULT_WORKERS, min(8, CPUs)."""
     overwrite: bool = False
     progress: bool = True
 
     def __post_init__(self) -> None:
         if isinstance(self.batch_size, bool) or not isinstance(self.batch_size, int) or self.batch_size < 1:
             raise UsageError(f"--batch-size must be a positive integer; got {self.batch_size!r}")
-        if not isinstance(self.workers, int) or self.workers < 1:
+        if self.workers is not None and (not isinstance(self.workers, int) or self.workers < 1):
             raise UsageError(f"--workers must be a positive integer; got {self.workers!r}")
         if self.format not in OUTPUT_FORMATS:
             raise UsageError(f"--format must be one of {', '.join(OUTPUT_FORMATS)}; got {self.format!r}")
@@ -194,6 +196,8 @@ def synth(input: str | Path, output: str | Path, *, model: str | Path | ModelDir
     from vidtrans.registry import resolve_model
 
     options = options or SynthOptions()
+    options = dataclasses.replace(options, shard=resolve_shard(options.shard),
+                                  workers=options.workers or DEFAULT_WORKERS)
     source, target = Path(input), Path(output)
     if not source.exists():
         raise InputError(f"{source}: no such file or folder")
