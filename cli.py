@@ -465,6 +465,9 @@ def eval_command(
     inception_weights: Optional[Path] = typer.Option(
         None, "--inception-weights", help="pytorch-fid Inception weights (pt_inception-2015-12-05-6726825d.pth); "
                                           "enables FID and KID."),
+    allow_other_inception: bool = typer.Option(
+        False, "--allow-other-inception", help="Use --inception-weights that are not pytorch-fid's file (their FID "
+                                               "is not comparable with published figures)."),
     max_items: Optional[int] = typer.Option(None, "--max-items", help="Evaluate at most this many images."),
     examples: int = typer.Option(4, "--examples", help="Rows in examples.png (0: none)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing report."),
@@ -483,7 +486,8 @@ def eval_command(
         raise UsageError("--target goes with --source; --pairs already names the target folder")
     found = resolve_model(model)
     options = EvalOptions(runtime=runtime, max_items=max_items,
-                          examples=examples, inception_weights=inception_weights, overwrite=overwrite, quiet=quiet)
+                          examples=examples, inception_weights=inception_weights,
+                          allow_other_inception=allow_other_inception, overwrite=overwrite, quiet=quiet)
     report = evaluate(found, source=pairs[0] if pairs else source, target=pairs[1] if pairs else target,
                       paired=pairs is not None, output_dir=output, options=options)
     typer.echo(json.dumps(report.to_json(), indent=2) if as_json else "\n".join(report.summary_lines()))

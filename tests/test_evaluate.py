@@ -101,7 +101,8 @@ def test_fid_with_inception_weights(tmp_path: Path) -> None:
     model = _constant_model(tmp_path / "grey", 100)
     a, b = _pairs(tmp_path, [10, 20], [100, 100])
     report = evaluate(model, source=a, target=b, paired=True, output_dir=tmp_path / "r",
-                      options=EvalOptions(runtime=CPU_TORCH, inception_weights=tmp_path / "inception.pth", examples=0))
+                      options=EvalOptions(runtime=CPU_TORCH, inception_weights=tmp_path / "inception.pth", examples=0,
+                                          allow_other_inception=True))
     assert report.fid is not None and report.fid["fid"] == pytest.approx(0.0, abs=1e-3)  # G(A) equals B
     assert report.examples_path is None
 

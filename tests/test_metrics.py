@@ -280,7 +280,7 @@ def test_inception_layout_matches_reference() -> None:
 
 def test_load_fid_inception_gives_2048_features(saved_inception: tuple[Path, dict]) -> None:
     path, state = saved_inception
-    model = load_fid_inception(path)
+    model = load_fid_inception(path, allow_other=True)
     assert not model.training
     loaded = model.Mixed_7c.branch_pool.conv.weight
     assert torch.equal(loaded, state["Mixed_7c.branch_pool.conv.weight"])
@@ -302,7 +302,7 @@ def test_load_fid_inception_reports_missing_and_unexpected_keys(
     path = tmp_path / "broken.pth"
     torch.save(broken, path)
     with pytest.raises(ModelError, match="missing keys Mixed_6c.branch7x7_2.conv.weight") as info:
-        load_fid_inception(path)
+        load_fid_inception(path, allow_other=True)
     assert "unexpected keys AuxLogits.fc.weight" in str(info.value)
     assert str(path) in str(info.value)
 
@@ -320,8 +320,17 @@ def test_load_fid_inception_refuses_arbitrary_pickles(tmp_path: Path) -> None:
     path = tmp_path / "evil.pth"
     torch.save({"fc.weight": _Malicious(marker)}, path)
     with pytest.raises(ModelError, match="refusing to load"):
-        load_fid_inception(path)
+        load_fid_inception(path, allow_other=True)
     assert not marker.exists()
+
+
+def test_only_pytorch_fids_own_weights_unless_allowed(saved_inception: tuple[Path, dict]) -> None:
+    path, _ = saved_inception
+    with pytest.raises(ModelError, match=r"not pytorch-fid's pt_inception-2015-12-05-6726825d.pth \(sha256 "
+                                         r"[0-9a-f]{16}\.\.\., expected 6726825d0af5f729\.\.\.\).*"
+                                         r"--allow-other-inception"):
+        load_fid_inception(path)
+    assert load_fid_inception(path, allow_other=True) is not None
 
 
 def test_load_fid_inception_bad_files(tmp_path: Path) -> None:
@@ -330,13 +339,13 @@ def test_load_fid_inception_bad_files(tmp_path: Path) -> None:
     garbage = tmp_path / "garbage.pth"
     garbage.write_bytes(b"definitely not a checkpoint" * 4)
     with pytest.raises(ModelError, match="garbage.pth"):
-        load_fid_inception(garbage)
+        load_fid_inception(garbage, allow_other=True)
     wrong_shape = tmp_path / "wrong_shape.pth"
     state = InceptionFeatures().state_dict()
     state["fc.weight"] = torch.zeros(1000, 2048)
     torch.save(state, wrong_shape)
     with pytest.raises(ModelError, match="fc.weight"):
-        load_fid_inception(wrong_shape)
+        load_fid_inception(wrong_shape, allow_other=True)
 
 
 class _MeanColourFeatures(InceptionFeatures):

@@ -29,6 +29,7 @@ from vidtrans.runtime import RuntimeOptions
 from vidtrans.translator import Translator
 
 REPORT_JSON = "report.json"
+INCEPTION_BATCH = 32
 EXAMPLES_PNG = "examples.png"
 FID_WEIGHTS_HINT = ("pass --inception-weights FILE (pytorch-fid's pt_inception-2015-12-05-6726825d.pth) "
                     "to compute FID and KID")
@@ -43,6 +44,8 @@ class EvalOptions:
     max_items: int | None = None
     examples: int = 4
     inception_weights: Path | None = None
+    allow_other_inception: bool = False
+    """Use Inception weights that are not pytorch-fid's (their FID is not comparable with published ones)."""
     overwrite: bool = False
     quiet: bool = False
 
@@ -168,7 +171,7 @@ def evaluate(model: ModelDirectory, *, source: Path, target: Path | None = None,
     if options.inception_weights is not None:
         from vidtrans.inception import load_fid_inception
 
-        inception = load_fid_inception(Path(options.inception_weights))
+        inception = load_fid_inception(Path(options.inception_weights), allow_other=options.allow_other_inception)
     elif target is not None:
         fid_note = FID_WEIGHTS_HINT
     else:
@@ -181,6 +184,12 @@ def evaluate(model: ModelDirectory, *, source: Path, target: Path | None = None,
     scores: list[ItemScores] = []
     examples: list[list[np.ndarray]] = []
     generated_features: list[np.ndarray] = []
+    to_embed: list[np.ndarray] = []  # translations waiting for a full Inception batch
+
+    def embed() -> None:
+        generated_features.append(inception_features(to_embed, model=inception, device=forward.device))
+        to_embed.clear()
+
     try:
         with Progress(len(items), unit="images", description="eval", enabled=not options.quiet) as progress:
             for name, a_path, b_path in items:
@@ -202,8 +211,12 @@ def evaluate(model: ModelDirectory, *, source: Path, target: Path | None = None,
                 if len(examples) < options.examples:
                     examples.append([a, fake] + [x for x in (b, cycle) if x is not None])
                 if inception is not None:
-                    generated_features.append(inception_features([fake], model=inception, device=forward.device))
+                    to_embed.append(fake)
+                    if len(to_embed) == INCEPTION_BATCH:
+                        embed()
                 progress.update(1)
+            if to_embed:
+                embed()
     finally:
         forward.close()
         if inverse is not None:
@@ -213,10 +226,11 @@ def evaluate(model: ModelDirectory, *, source: Path, target: Path | None = None,
     if inception is not None and target is not None:
         target_images = (read_image(p) for p in list_images(Path(target))[: options.max_items])
         target_features = inception_features(target_images, model=inception, device=forward.device)
-        if len(generated_features) < 2 or len(target_features) < 2:
+        generated = np.concatenate(generated_features) if generated_features else np.zeros((0, 2048))
+        if len(generated) < 2 or len(target_features) < 2:
             fid_note = "FID/KID need at least 2 images in each set"
         else:
-            fid = fid_kid_from_features(np.concatenate(generated_features), target_features)
+            fid = fid_kid_from_features(generated, target_features)
     elif inception is not None:
         fid_note = "no target folder to compare against"
 

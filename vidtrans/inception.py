@@ -16,12 +16,17 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from vidtrans.errors import ModelError
+from vidtrans.fsutil import sha256_file
 from vidtrans.safeload import load_weights_only
 
 INPUT_SIZE = 299
 FEATURE_DIM = 2048
 _NUM_CLASSES = 1008
 _KEYS_SHOWN = 3
+
+FID_WEIGHTS_FILE = "pt_inception-2015-12-05-6726825d.pth"
+FID_WEIGHTS_SHA256 = "6726825d0af5f729cebd5821db510b11b1cfad8faad88a03f1befd49fb9129b2"
+"""pytorch-fid's release file (95,628,359 bytes), the weights every published FID is computed with."""
 
 
 class BasicConv2d(nn.Module):
@@ -249,13 +254,23 @@ def _some(keys: list[str]) -> str:
     return f"{shown} (+{more} more)" if more > 0 else shown
 
 
-def load_fid_inception(path: Path) -> InceptionFeatures:
+def load_fid_inception(path: Path, *, allow_other: bool = False) -> InceptionFeatures:
     """Load pytorch-fid's Inception weights from ``path`` into an eval-mode extractor.
 
-    The file is treated as untrusted: it is read with ``weights_only=True`` and refused if it
-    needs arbitrary unpickling. Its keys must match the network's exactly.
+    The file must be pytorch-fid's own (its sha256 is `FID_WEIGHTS_SHA256`): FID and KID from other weights
+    are not comparable with published figures, so another file is refused unless `allow_other`. It is
+    treated as untrusted: read with ``weights_only=True`` and refused if it needs arbitrary unpickling; its
+    keys must match the network's exactly.
     """
-    state = load_weights_only(Path(path), what="Inception weight file")
+    path = Path(path)
+    if not path.is_file():
+        raise ModelError(f"{path}: no such Inception weight file")
+    digest = sha256_file(path)
+    if digest != FID_WEIGHTS_SHA256 and not allow_other:
+        raise ModelError(f"{path}: not pytorch-fid's {FID_WEIGHTS_FILE} (sha256 {digest[:16]}..., expected "
+                         f"{FID_WEIGHTS_SHA256[:16]}...); FID from other weights is not comparable with published "
+                         f"figures (--allow-other-inception uses it anyway)")
+    state = load_weights_only(path, what="Inception weight file")
     if not isinstance(state, dict):
         raise ModelError(f"{path}: expected a state dict, found {type(state).__name__}")
     model = InceptionFeatures()
