@@ -20,6 +20,7 @@ from vidtrans.devices import Precision
 from vidtrans.errors import MissingExtraError, UsageError
 from vidtrans.modeldir import ModelDirectory
 from vidtrans.runtime import OrtOptions
+from vidtrans.threads import model_threads
 
 GPU_EXTRA_HINT = "install vidtrans[gpu] (pip install 'vidtrans[gpu]', which brings onnxruntime-gpu)"
 
@@ -102,8 +103,8 @@ class OnnxRuntimeBackend:
         session_options = ort.SessionOptions()
         session_options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         session_options.log_severity_level = 3
-        if options.intra_op_threads:
-            session_options.intra_op_num_threads = options.intra_op_threads
+        if options.intra_op_threads or device.type == "cpu":
+            session_options.intra_op_num_threads = options.intra_op_threads or model_threads()
         session = ort.InferenceSession(str(artifact.path), session_options,
                                        providers=[name for name, _ in providers],
                                        provider_options=[opts for _, opts in providers])
