@@ -198,6 +198,19 @@ def _ort_options(cudnn_search: str, tensorrt: bool, trt_cache: Optional[Path]): 
         raise UsageError(f"--ort-cudnn-search: {error}") from None
 
 
+def _encode_options(encoder: str, crf: int, preset: Optional[str], codec: Optional[str]):  # -> EncodeOptions
+    """The EncodeOptions of --encoder / --crf / --preset; the old --codec gets a one-line error naming its new name."""
+    from vidtrans.errors import UsageError
+    from vidtrans.video import EncodeOptions
+
+    if codec is not None:
+        raise UsageError(f"--codec is now --encoder: use --encoder {codec}")
+    return EncodeOptions(encoder=encoder, crf=crf, preset=preset)
+
+
+_ENCODER_HELP = ("auto (NVENC where it works, else libx264 at preset superfast; VP9 for .webm), libx264, libx265, "
+                 "h264_nvenc, hevc_nvenc, av1_nvenc, or another FFmpeg video encoder.")
+_PRESET_HELP = "Speed preset of the named --encoder (x264/x265: ultrafast..veryslow, NVENC: p1..p7)."
 _ORT_CUDNN_HELP = "onnxruntime on CUDA: cuDNN convolution search, EXHAUSTIVE (default), HEURISTIC or DEFAULT."
 _ORT_TRT_HELP = "onnxruntime: prefer its TensorRT execution provider (fp16 follows --precision)."
 _ORT_CACHE_HELP = "onnxruntime's TensorRT provider: engine cache folder (default: the model's engines/onnxruntime)."
@@ -222,9 +235,10 @@ def convert_command(
     ort_cudnn_search: str = typer.Option("EXHAUSTIVE", "--ort-cudnn-search", help=_ORT_CUDNN_HELP),
     ort_tensorrt: bool = typer.Option(False, "--ort-tensorrt", help=_ORT_TRT_HELP),
     ort_trt_cache: Optional[Path] = typer.Option(None, "--ort-trt-cache", help=_ORT_CACHE_HELP),
-    codec: Optional[str] = typer.Option(None, "--codec", help="Video encoder (default libx264; libvpx-vp9 for .webm)."),
+    encoder: str = typer.Option("auto", "--encoder", help=_ENCODER_HELP),
+    codec: Optional[str] = typer.Option(None, "--codec", hidden=True, help="Renamed --encoder."),
     crf: int = typer.Option(18, "--crf", help="Constant quality (lower is better; x264/x265, VP9, SVT-AV1, NVENC)."),
-    preset: Optional[str] = typer.Option(None, "--preset", help="Encoder speed preset, e.g. veryfast, medium, slow."),
+    preset: Optional[str] = typer.Option(None, "--preset", help=_PRESET_HELP),
     size: Optional[str] = typer.Option(None, "--size", help="Resize to WIDTHxHEIGHT before translating."),
     short_side: Optional[int] = typer.Option(None, "--short-side", help="Resize so the shorter side is N pixels."),
     scale: Optional[float] = typer.Option(None, "--scale", help="Resize by this factor before translating."),
@@ -240,11 +254,11 @@ def convert_command(
     from vidtrans.console import info
     from vidtrans.convert import ConvertOptions, convert
     from vidtrans.errors import PartialFailure
-    from vidtrans.video import EncodeOptions
 
     options = ConvertOptions(
         backend=backend, device=device, precision=precision, compile=compile, compile_mode=compile_mode,
-        ort=_ort_options(ort_cudnn_search, ort_tensorrt, ort_trt_cache), inverse=inverse, batch_size=batch_size, encode=EncodeOptions(codec=codec, crf=crf, preset=preset),
+        ort=_ort_options(ort_cudnn_search, ort_tensorrt, ort_trt_cache), inverse=inverse, batch_size=batch_size,
+        encode=_encode_options(encoder, crf, preset, codec),
         resize=_resize_spec(size, short_side, scale), keep_size=keep_size, side_by_side=side_by_side,
         frame_format=frame_format, fps=fps, overwrite=overwrite, progress=not quiet)
     summary = convert(input, output, model=model, options=options)
@@ -276,9 +290,10 @@ def bench_command(
     ort_tensorrt: bool = typer.Option(False, "--ort-tensorrt", help=_ORT_TRT_HELP),
     ort_trt_cache: Optional[Path] = typer.Option(None, "--ort-trt-cache", help=_ORT_CACHE_HELP),
     warmup: int = typer.Option(3, "--warmup", help="Batches to run before timing."),
-    codec: Optional[str] = typer.Option(None, "--codec", help="Video encoder for the encode stage (default libx264)."),
+    encoder: str = typer.Option("auto", "--encoder", help=_ENCODER_HELP + " As convert would use it."),
+    codec: Optional[str] = typer.Option(None, "--codec", hidden=True, help="Renamed --encoder."),
     crf: int = typer.Option(18, "--crf", help="Encoder constant quality."),
-    preset: Optional[str] = typer.Option(None, "--preset", help="Encoder speed preset."),
+    preset: Optional[str] = typer.Option(None, "--preset", help=_PRESET_HELP),
     end_to_end: bool = typer.Option(True, "--end-to-end/--no-end-to-end", help="Also time `convert` on the clip."),
     json_file: Optional[Path] = typer.Option(None, "--json", help="Also write the results as JSON to this file."),
 ) -> None:
@@ -290,7 +305,6 @@ def bench_command(
     from vidtrans.fsutil import atomic_write_text, check_writable_target
     from vidtrans.registry import resolve_model
     from vidtrans.resize import parse_size
-    from vidtrans.video import EncodeOptions
 
     if (model is None) == (arch is None):
         raise UsageError("give either --model or --arch (a randomly initialised reference generator)")
@@ -298,7 +312,7 @@ def bench_command(
         check_writable_target(json_file, overwrite=True)
     options = BenchOptions(backend=backend, device=device, precision=precision, compile=compile,
                            compile_mode=compile_mode, ort=_ort_options(ort_cudnn_search, ort_tensorrt, ort_trt_cache), batch_size=batch_size, frames=frames, size=parse_size(size),
-                           warmup=warmup, encode=EncodeOptions(codec=codec, crf=crf, preset=preset),
+                           warmup=warmup, encode=_encode_options(encoder, crf, preset, codec),
                            end_to_end=end_to_end)
     with tempfile.TemporaryDirectory(prefix="vidtrans-bench-") as folder:
         found = resolve_model(model) if model is not None else random_model(arch, ngf, Path(folder))  # type: ignore[arg-type]

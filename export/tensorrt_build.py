@@ -218,7 +218,8 @@ class EngineTarget:
              f"{key.describe_target()}: {self.why_missing()}. This takes a few minutes; the engine is cached in "
              f"{self.folder}")
         started = time.perf_counter()
-        engine = build_serialized_engine(trt, self.onnx.path, profiles=profiles, workspace=workspace, timing_cache=timing_cache_path(self.folder, key))
+        engine = build_serialized_engine(trt, self.onnx.path, profiles=profiles, workspace=workspace,
+                                         timing_cache=timing_cache_path(self.folder, key))
         seconds = time.perf_counter() - started
         prune_obsolete(self.folder, self.role, weights_sha256=self.weights_sha256)
         path = store_engine(self.folder, self.role, key, engine, weights_sha256=self.weights_sha256,

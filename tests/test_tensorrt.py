@@ -215,9 +215,9 @@ def test_tensor_addresses_are_checked_before_and_after_tensorrt_takes_them() -> 
 def test_the_tensorrt_stream_is_never_the_default_one() -> None:
     from vidtrans.backends.tensorrt_backend import _LoadedEngine
 
-    loaded = _LoadedEngine(artifact=SimpleNamespace(path=Path("g.engine")), engine=None, context=None,  # type: ignore[arg-type]
-                           input_name="input", output_name="output", input_dtype=torch.float32,
-                           output_dtype=torch.float32)
+    artifact = SimpleNamespace(path=Path("g.engine"))
+    loaded = _LoadedEngine(artifact=artifact, engine=None, context=None, input_name="input",  # type: ignore[arg-type]
+                           output_name="output", input_dtype=torch.float32, output_dtype=torch.float32)
     with pytest.raises(ValueError, match="non-default CUDA stream"):
         loaded.execute(torch.zeros(1, 3, 8, 8), 0, DeviceStream(torch.device("cpu")))
 

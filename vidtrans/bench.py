@@ -8,7 +8,8 @@ Stages, each timed on its own (device work synchronised before the clock stops):
     model        the backend alone, on device-resident input
     postprocess  on the device: crop, to uint8
     download     device -> host, into pinned memory
-    encode       RGB frames to a video file (the convert encoder settings)
+    encode       RGB frames to a video file, with the encoder `convert` would use (`--encoder auto`:
+                 NVENC where it works, else libx264 at a fast preset)
     end to end   `convert` on the clip, through the real pipeline (stages overlapping)
 
 The clip is `--input` or a synthetic one generated at `--size` with `--frames` frames. The model can
@@ -139,7 +140,7 @@ def synthetic_clip(path: Path, *, size: tuple[int, int], frames: int, fps: int =
     boxes = [(int(rng.integers(0, width)), int(rng.integers(int(horizon), height - 8)),
               int(rng.integers(12, 80)), rng.integers(0, 255, 3).astype(np.uint8)) for _ in range(12)]
     with VideoWriter(path, width=width, height=height, time_base=Fraction(1, fps), frame_rate=Fraction(fps),
-                     options=EncodeOptions(crf=18, preset="veryfast")) as writer:
+                     options=EncodeOptions(encoder="libx264", crf=18, preset="veryfast")) as writer:
         for i in range(frames):
             offset = (i * 7) % width
             frame = world[:, offset:offset + width].copy()
@@ -190,14 +191,15 @@ def bench(model: ModelDirectory, *, workdir: Path, input: Path | None = None,
                                       f"encode {summary.encode_s:.2f}s (overlapping)"))
     finally:
         translator.close()
+    encoder = options.encode.encoder_for(".mp4")
     settings = {
         "model": model.name, "generator": model.info.generator.type, "ngf": model.info.generator.ngf,
         "parameters": count_parameters(build_generator(model.info.generator)),
         "clip": str(clip), "size": [width, height], "frames": len(frames), "backend": backend.name,
         "device": str(backend.device), "precision": backend.precision, "batch_size": options.batch_size,
         "compile": options.compile, "compile_mode": options.compile_mode if options.compile else None,
-        "warmup": options.warmup, "codec": options.encode.codec_for(".mp4"), "crf": options.encode.crf,
-        "preset": options.encode.preset,
+        "warmup": options.warmup, "encoder": encoder, "crf": options.encode.crf,
+        "preset": options.encode.preset_for(encoder),
     }
     return BenchReport(settings=settings, environment=environment(backend.device), stages=tuple(stages),
                        end_to_end=summary)
@@ -216,10 +218,11 @@ def _device_stages(translator: Translator, frames: list[np.ndarray], options: Be
     total = repeats * n
     sync = translator.synchronize
     backend = translator.backend
-    with torch.inference_mode():
+    with torch.inference_mode(), translator.stream.active():
         device_frames = translator.upload(host)
         prepared = translator.prepare(device_frames)
-        output = backend.run(prepared)
+        # kept past the timed runs below: a CUDA-graph compile mode overwrites the model's output at each run
+        output = backend.run(prepared).clone()
         translated = translator.finish(output, height, width)
         sync()
         upload_s = _timed(lambda: translator.upload(host), repeats, sync)
@@ -252,9 +255,7 @@ def _encode_stage(frames: list[np.ndarray], path: Path, reader: VideoReader, opt
         for i, frame in enumerate(frames):
             writer.write(frame, pts=i, duration=1)
     seconds = time.perf_counter() - started
-    codec = options.codec_for(".mp4")
-    return StageTiming("encode", len(frames), seconds,
-                       f"{codec} crf {options.crf}" + (f" preset {options.preset}" if options.preset else ""))
+    return StageTiming("encode", len(frames), seconds, options.describe(path.suffix))
 
 
 def environment(device: torch.device) -> dict[str, Any]:
