@@ -676,6 +676,19 @@ def eval_command(
 
 
 
+@app.command("doctor", rich_help_panel=_MEASURE)
+def doctor_command(as_json: bool = typer.Option(False, "--json", help="Print the report as JSON.")) -> None:
+    """Show the environment as vidtrans sees it (torch and GPU, ONNX Runtime, TensorRT, PyAV/FFmpeg and NVENC,
+    what `auto` picks) and what to install for what is missing; exits 0 when the CPU path works."""
+    from vidtrans.doctor import diagnose
+    from vidtrans.errors import VidtransError
+
+    report = diagnose()
+    typer.echo(json.dumps(report.to_json(), indent=2) if as_json else "\n".join(report.lines()))
+    if not report.ok:
+        raise VidtransError("the CPU path does not work (see the `cpu path` line)")
+
+
 # --- synth ----------------------------------------------------------------------------------------
 
 
