@@ -208,7 +208,7 @@ def _encode_options(encoder: str, crf: int, preset: Optional[str], codec: Option
     return EncodeOptions(encoder=encoder, crf=crf, preset=preset)
 
 
-_ENCODER_HELP = ("auto (NVENC where it works, else libx264 at preset superfast; VP9 for .webm), libx264, libx265, "
+_ENCODER_HELP = ("auto (NVENC where it works, else libx264 at preset veryfast; VP9 for .webm), libx264, libx265, "
                  "h264_nvenc, hevc_nvenc, av1_nvenc, or another FFmpeg video encoder.")
 _PRESET_HELP = "Speed preset of the named --encoder (x264/x265: ultrafast..veryslow, NVENC: p1..p7)."
 _ORT_CUDNN_HELP = "onnxruntime on CUDA: cuDNN convolution search, EXHAUSTIVE (default), HEURISTIC or DEFAULT."

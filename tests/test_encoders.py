@@ -42,14 +42,14 @@ def test_auto_falls_back_to_libx264_at_a_fast_preset(tmp_path: Path) -> None:
     assert problem  # FFmpeg's own reason, e.g. "Cannot load libcuda.so.1"
     options = EncodeOptions()
     assert options.encoder_for(".mp4") == "libx264" and options.encoder_for(".webm") == "libvpx-vp9"
-    assert options.encoder_options("libx264") == {"crf": "18", "preset": "superfast"}
-    assert options.describe(".mp4") == "libx264 crf 18 preset superfast"
+    assert options.encoder_options("libx264") == {"crf": "18", "preset": "veryfast"}
+    assert options.describe(".mp4") == "libx264 crf 18 preset veryfast"
     written = _write(tmp_path / "auto.mp4", options)
     assert probe(written).codec == "h264" and probe(written).frames == 4
-    settings = _x264_settings(written)  # superfast: diamond motion search, subpixel refinement 1
-    assert " me=dia " in settings and " subme=1 " in settings
+    settings = _x264_settings(written)  # veryfast: subpixel refinement 2, a 10-frame lookahead
+    assert " subme=2 " in settings and " rc_lookahead=10 " in settings
     medium = _x264_settings(_write(tmp_path / "medium.mp4", EncodeOptions(encoder="libx264")))
-    assert " me=hex " in medium and " subme=7 " in medium  # a named libx264 keeps x264's own default
+    assert " subme=7 " in medium and " rc_lookahead=40 " in medium  # a named libx264 keeps x264's own default
 
 
 def test_presets_belong_to_a_named_encoder() -> None:

@@ -46,7 +46,7 @@ _HAS_PRESET = {"libx264", "libx265", "libsvtav1", "h264_nvenc", "hevc_nvenc", "a
 class EncodeOptions:
     """Video encoder settings.
 
-    `encoder` "auto" takes NVENC (h264_nvenc) where it works, else libx264 at preset "superfast" (libvpx-vp9
+    `encoder` "auto" takes NVENC (h264_nvenc) where it works, else libx264 at preset "veryfast" (libvpx-vp9
     for .webm); see `vidtrans.video.encoders`. Any FFmpeg video encoder can be named instead; an NVENC one
     that cannot encode here is refused. `crf` is the constant-quality level (x264/x265, VP9, SVT-AV1; `cq` for
     NVENC; other encoders use their own defaults). `preset` is the named encoder's speed preset (x264/x265
@@ -95,7 +95,7 @@ class EncodeOptions:
         return self.preset
 
     def describe(self, suffix: str) -> str:
-        """`libx264 crf 18 preset superfast` and the like, for reports."""
+        """`libx264 crf 18 preset veryfast` and the like, for reports."""
         codec = self.encoder_for(suffix)
         preset = self.preset_for(codec)
         return f"{codec} crf {self.crf}" + (f" preset {preset}" if preset else "")

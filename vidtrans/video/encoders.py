@@ -21,9 +21,10 @@ ENCODER_CHOICES = ("auto", "libx264", "libx265", "h264_nvenc", "hevc_nvenc", "av
 NVENC_ENCODERS = ("h264_nvenc", "hevc_nvenc", "av1_nvenc")
 AUTO_NVENC = "h264_nvenc"
 AUTO_FALLBACK = "libx264"
-AUTO_FALLBACK_PRESET = "superfast"
-"""libx264's preset under `auto`: about 3.5 times medium's speed (ultrafast gives up CABAC and most of the
-compression); see docs/performance.md for what each preset costs in bitrate."""
+AUTO_FALLBACK_PRESET = "veryfast"
+"""libx264's preset under `auto`: several times medium's speed at a similar bitrate for the same quality;
+superfast and ultrafast are faster still but turn off x264's macroblock tree and need about three times the
+bitrate (docs/performance.md, `benchmarks/encode_presets.py`)."""
 WEBM_ENCODER = "libvpx-vp9"
 
 
