@@ -300,7 +300,8 @@ def bench_command(
     """Measure decode, upload, model, download and encode throughput separately and end to end."""
     import tempfile
 
-    from vidtrans.bench import BenchOptions, bench, random_model
+    from vidtrans.bench import BenchOptions, bench
+    from vidtrans.reference import random_model
     from vidtrans.errors import UsageError
     from vidtrans.fsutil import atomic_write_text, check_writable_target
     from vidtrans.registry import resolve_model

@@ -24,8 +24,8 @@ CPU_ONLY = ["AzureExecutionProvider", "CPUExecutionProvider"]
 
 
 def test_the_fix_names_every_installed_package() -> None:
-    assert cuda_provider_fix([], []) == ("ONNX Runtime is not installed: pip install onnxruntime-gpu (the vidtrans[gpu] "
-                                         "extra)")
+    missing = cuda_provider_fix([], [])
+    assert missing == "ONNX Runtime is not installed: pip install onnxruntime-gpu (the vidtrans[gpu] extra)"
     cpu = cuda_provider_fix([Package("onnxruntime", "1.32.0")], CPU_ONLY)
     assert cpu == ("the installed ONNX Runtime is onnxruntime 1.32.0, which has no CUDA provider (providers: "
                    "AzureExecutionProvider, CPUExecutionProvider); fix: pip uninstall -y onnxruntime && "

@@ -37,8 +37,8 @@ from vidtrans.backends.factory import create_backend
 from vidtrans.backends.onnxruntime_backend import OrtOptions
 from vidtrans.convert import ConvertOptions, ConvertSummary, convert
 from vidtrans.errors import UsageError
-from vidtrans.modeldir import ModelDirectory, ModelInfo, save_model
-from vidtrans.networks import build_generator, count_parameters, generator_config, init_weights
+from vidtrans.modeldir import ModelDirectory
+from vidtrans.networks import build_generator, count_parameters
 from vidtrans.translator import Translator
 from vidtrans.video import EncodeOptions, VideoReader, VideoWriter
 
@@ -113,17 +113,6 @@ class BenchReport:
         return {"settings": self.settings, "environment": self.environment,
                 "stages": [s.to_dict() for s in self.stages],
                 "end_to_end": self.end_to_end.to_dict() if self.end_to_end else None, "notes": list(self.notes)}
-
-
-def random_model(arch: str, ngf: int, folder: Path) -> ModelDirectory:
-    """A model directory with a randomly initialised reference generator (for speed tests only)."""
-    try:
-        config = generator_config(arch, ngf=ngf)  # type: ignore[arg-type]
-    except ValueError as error:
-        raise UsageError(f"--arch/--ngf: {error}") from None
-    info = ModelInfo(name=f"random-{arch}-ngf{ngf}", generator=config,
-                     description="randomly initialised, for benchmarks", provenance={"source": "vidtrans bench"})
-    return save_model(folder / info.name, info, init_weights(build_generator(config)), overwrite=True)
 
 
 def synthetic_clip(path: Path, *, size: tuple[int, int], frames: int, fps: int = 30) -> Path:

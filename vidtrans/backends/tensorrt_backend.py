@@ -40,8 +40,8 @@ def bind_tensor(context: Any, name: str, tensor: torch.Tensor, *, engine: object
     """Hand `tensor`'s address to TensorRT as `name`, or raise a ModelError saying why it cannot be."""
     address = tensor.data_ptr()
     if address % TENSOR_ALIGNMENT:
-        raise ModelError(f"{engine}: tensor {name!r} is at address {address:#x}, which is not {TENSOR_ALIGNMENT}-byte "
-                         f"aligned as TensorRT requires (pass whole tensors, not views into them)")
+        raise ModelError(f"{engine}: tensor {name!r} is at address {address:#x}, which is not "
+                         f"{TENSOR_ALIGNMENT}-byte aligned as TensorRT requires (pass whole tensors, not views into them)")
     if not context.set_tensor_address(name, address):
         raise ModelError(f"{engine}: TensorRT refused the address of tensor {name!r} (see its messages above)")
 
