@@ -188,6 +188,21 @@ def _resize_spec(size: Optional[str], short_side: Optional[int], scale: Optional
     return ResizeSpec(size=parse_size(size) if size else None, short_side=short_side, scale=scale)
 
 
+def _encode_options(encoder: str, crf: int, preset: Optional[str], codec: Optional[str]):  # -> EncodeOptions
+    """The EncodeOptions of --encoder / --crf / --preset; the old --codec gets a one-line error naming its new name."""
+    from vidtrans.errors import UsageError
+    from vidtrans.video import EncodeOptions
+
+    if codec is not None:
+        raise UsageError(f"--codec is now --encoder: use --encoder {codec}")
+    return EncodeOptions(encoder=encoder, crf=crf, preset=preset)
+
+
+_ENCODER_HELP = ("auto (NVENC where it works, else libx264 at preset veryfast; VP9 for .webm), libx264, libx265, "
+                 "h264_nvenc, hevc_nvenc, av1_nvenc, or another FFmpeg video encoder.")
+_PRESET_HELP = "Speed preset of the named --encoder (x264/x265: ultrafast..veryslow, NVENC: p1..p7)."
+
+
 @app.command("convert", rich_help_panel=_TRANSLATE)
 @runtime_options
 def convert_command(
@@ -197,9 +212,10 @@ def convert_command(
                                      "(default: beside the input, e.g. clip.MODEL.mp4)."),
     model: str = typer.Option(..., "--model", "-m", help="Model name or model directory."),
     batch_size: int = typer.Option(8, "--batch-size", "-b", help="Frames per batch."),
-    codec: Optional[str] = typer.Option(None, "--codec", help="Video encoder (default libx264; libvpx-vp9 for .webm)."),
+    encoder: str = typer.Option("auto", "--encoder", help=_ENCODER_HELP),
+    codec: Optional[str] = typer.Option(None, "--codec", hidden=True, help="Renamed --encoder."),
     crf: int = typer.Option(18, "--crf", help="Constant quality (lower is better; x264/x265, VP9, SVT-AV1, NVENC)."),
-    preset: Optional[str] = typer.Option(None, "--preset", help="Encoder speed preset, e.g. veryfast, medium, slow."),
+    preset: Optional[str] = typer.Option(None, "--preset", help=_PRESET_HELP),
     size: Optional[str] = typer.Option(None, "--size", help="Resize to WIDTHxHEIGHT before translating."),
     short_side: Optional[int] = typer.Option(None, "--short-side", help="Resize so the shorter side is N pixels."),
     scale: Optional[float] = typer.Option(None, "--scale", help="Resize by this factor before translating."),
@@ -216,10 +232,9 @@ def convert_command(
     from vidtrans.console import info
     from vidtrans.conversion import ConvertOptions, convert
     from vidtrans.errors import PartialFailure
-    from vidtrans.video import EncodeOptions
 
     options = ConvertOptions(
-        runtime=runtime, batch_size=batch_size, encode=EncodeOptions(codec=codec, crf=crf, preset=preset),
+        runtime=runtime, batch_size=batch_size, encode=_encode_options(encoder, crf, preset, codec),
         resize=_resize_spec(size, short_side, scale), keep_size=keep_size, side_by_side=side_by_side,
         frame_format=frame_format, fps=fps, overwrite=overwrite, progress=not quiet)
     summary = convert(input, output, model=model, options=options)
@@ -244,9 +259,10 @@ def bench_command(
     frames: int = typer.Option(120, "--frames", help="Frames of the generated clip (at most this many of --input)."),
     batch_size: int = typer.Option(8, "--batch-size", "-b", help="Frames per batch."),
     warmup: int = typer.Option(3, "--warmup", help="Batches to run before timing."),
-    codec: Optional[str] = typer.Option(None, "--codec", help="Video encoder for the encode stage (default libx264)."),
+    encoder: str = typer.Option("auto", "--encoder", help=_ENCODER_HELP + " As convert would use it."),
+    codec: Optional[str] = typer.Option(None, "--codec", hidden=True, help="Renamed --encoder."),
     crf: int = typer.Option(18, "--crf", help="Encoder constant quality."),
-    preset: Optional[str] = typer.Option(None, "--preset", help="Encoder speed preset."),
+    preset: Optional[str] = typer.Option(None, "--preset", help=_PRESET_HELP),
     end_to_end: bool = typer.Option(True, "--end-to-end/--no-end-to-end", help="Also time `convert` on the clip."),
     json_file: Optional[Path] = typer.Option(None, "--json", help="Also write the results as JSON to this file."),
     *, runtime: RuntimeOptions,
@@ -254,19 +270,19 @@ def bench_command(
     """Measure decode, upload, model, download and encode throughput separately and end to end."""
     import tempfile
 
-    from vidtrans.bench import BenchOptions, bench, random_model
+    from vidtrans.bench import BenchOptions, bench
+    from vidtrans.reference import random_model
     from vidtrans.errors import UsageError
     from vidtrans.fsutil import atomic_write_text, check_writable_target
     from vidtrans.registry import resolve_model
     from vidtrans.resize import parse_size
-    from vidtrans.video import EncodeOptions
 
     if (model is None) == (arch is None):
         raise UsageError("give either --model or --arch (a randomly initialised reference generator)")
     if json_file is not None:
         check_writable_target(json_file, overwrite=True)
     options = BenchOptions(runtime=runtime, batch_size=batch_size, frames=frames, size=parse_size(size),
-                           warmup=warmup, encode=EncodeOptions(codec=codec, crf=crf, preset=preset),
+                           warmup=warmup, encode=_encode_options(encoder, crf, preset, codec),
                            end_to_end=end_to_end)
     with tempfile.TemporaryDirectory(prefix="vidtrans-bench-") as folder:
         found = resolve_model(model) if model is not None else random_model(arch, ngf, Path(folder))  # type: ignore[arg-type]
@@ -492,6 +508,19 @@ def eval_command(
                       paired=pairs is not None, output_dir=output, options=options)
     typer.echo(json.dumps(report.to_json(), indent=2) if as_json else "\n".join(report.summary_lines()))
 
+
+
+@app.command("doctor", rich_help_panel=_MEASURE)
+def doctor_command(as_json: bool = typer.Option(False, "--json", help="Print the report as JSON.")) -> None:
+    """Show the environment as vidtrans sees it (torch and GPU, ONNX Runtime, TensorRT, PyAV/FFmpeg and NVENC,
+    what `auto` picks) and what to install for what is missing; exits 0 when the CPU path works."""
+    from vidtrans.doctor import diagnose
+    from vidtrans.errors import VidtransError
+
+    report = diagnose()
+    typer.echo(json.dumps(report.to_json(), indent=2) if as_json else "\n".join(report.lines()))
+    if not report.ok:
+        raise VidtransError("the CPU path does not work (see the `cpu path` line)")
 
 
 # --- synth ----------------------------------------------------------------------------------------

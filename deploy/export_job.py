@@ -74,11 +74,13 @@ def _export_onnx(model: ModelDirectory, options: ExportOptions) -> tuple[list[di
                  else f"exported in {format_duration(artifact.seconds)}")
         lines.append(f"onnx {precision}: {artifact.path} (opset {artifact.opset}, {size_mb:.1f} MB) {state}")
         lines += [f"  verified, ONNX Runtime (CPU) vs PyTorch, {check.describe()}" for check in artifact.checks]
+        if artifact.unverified:
+            lines.append(f"  not verified: {artifact.unverified}")
         lines.append(f"  tolerance {artifact.tolerance:.1e}; details in {artifact.sidecar.name}")
         artifacts.append({"precision": precision, "path": str(artifact.path), "opset": artifact.opset,
                           "reused": artifact.reused, "seconds": round(artifact.seconds, 3),
                           "onnx_sha256": artifact.onnx_sha256, "tolerance": artifact.tolerance,
-                          "checks": [check.to_json() for check in artifact.checks]})
+                          "unverified": artifact.unverified, "checks": [check.to_json() for check in artifact.checks]})
     return artifacts, lines
 
 

@@ -12,7 +12,9 @@ width multiples of the generator's `size_multiple`). Files, in `<model>/onnx/`:
   versions, and the verification results.
 
 Each file is checked with `onnx.checker` and verified against PyTorch with ONNX Runtime before it is moved
-into place, so a failed or interrupted export never leaves a file under its final name.
+into place, so a failed or interrupted export never leaves a file under its final name. ONNX Runtime is
+optional: without it the graph is exported and checked but not verified (the sidecar and `OnnxArtifact.unverified`
+say why), and the next `ensure_onnx` once ONNX Runtime is installed exports and verifies it again.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ import onnx
 import torch
 
 import vidtrans
-from vidtrans.console import info
+from vidtrans.console import info, warn
 from vidtrans.devices import Precision
 from vidtrans.errors import ModelError, UsageError
 from vidtrans.deploy.fp16 import DEFAULT_KEEP_FP32, convert_to_fp16
@@ -45,6 +47,7 @@ from vidtrans.deploy.verify import (
     check_onnx_file,
     compare_with_torch,
     default_verification_shapes,
+    verification_unavailable,
 )
 from vidtrans.fsutil import atomic_path, atomic_write_text, sha256_file
 from vidtrans.modeldir import ModelDirectory, WeightRole
@@ -83,6 +86,8 @@ class OnnxArtifact:
     tolerance: float
     reused: bool
     seconds: float
+    unverified: str | None = None
+    """Why the graph was not verified against PyTorch (ONNX Runtime missing), or None when it was."""
 
     @property
     def sidecar(self) -> Path:
@@ -142,30 +147,41 @@ def ensure_onnx(model: ModelDirectory, *, precision: Precision = "fp32", inverse
             onnx.save_model(converted, str(temporary))
         _stamp(temporary, model=model, role=role, precision=precision, multiple=multiple)
         check_onnx_file(temporary, label=path)
-        checks = compare_with_torch(temporary, generator, shapes=shapes, tolerance=tolerance,
-                                    in_channels=model.info.generator.in_channels, label=path)
+        unverified = verification_unavailable()
+        checks: tuple[SizeCheck, ...] = ()
+        if unverified is None:
+            checks = compare_with_torch(temporary, generator, shapes=shapes, tolerance=tolerance,
+                                        in_channels=model.info.generator.in_channels, label=path)
+        else:
+            warn(f"{path}: not verified against PyTorch: {unverified}")
         onnx_sha256 = sha256_file(temporary)
     artifact = OnnxArtifact(path=path, role=role, precision=precision, opset=chosen_opset,
                             weights_sha256=weights_sha256, onnx_sha256=onnx_sha256, checks=checks,
-                            tolerance=tolerance, reused=False, seconds=time.perf_counter() - started)
+                            tolerance=tolerance, reused=False, seconds=time.perf_counter() - started,
+                            unverified=unverified)
     atomic_write_text(sidecar_path(path), json.dumps(_sidecar(artifact, source), indent=2) + "\n")
     return artifact
 
 
 def load_artifact(path: Path, *, role: WeightRole, precision: Precision, weights_sha256: str,
                   opset: int | None = None) -> OnnxArtifact | None:
-    """The export at `path` if its sidecar says it is current and the file is intact, else None."""
+    """The export at `path` if its sidecar says it is current and the file is intact, else None (also for an
+    unverified export once ONNX Runtime can verify it)."""
     try:
         doc = json.loads(sidecar_path(path).read_text(encoding="utf-8"))
         current = (doc["format"] == SIDECAR_FORMAT and doc["role"] == role and doc["precision"] == precision
                    and doc["weights_sha256"] == weights_sha256 and (opset is None or doc["opset"] == opset))
+        unverified = doc["verification"].get("unverified")
+        if unverified is not None and verification_unavailable() is None:
+            return None
         if not current or not path.is_file() or sha256_file(path) != doc["onnx_sha256"]:
             return None
         checks = tuple(SizeCheck(int(c["batch"]), int(c["height"]), int(c["width"]), float(c["max_abs_diff"]))
                        for c in doc["verification"]["checks"])
         return OnnxArtifact(path=path, role=role, precision=precision, opset=int(doc["opset"]),
                             weights_sha256=weights_sha256, onnx_sha256=str(doc["onnx_sha256"]), checks=checks,
-                            tolerance=float(doc["verification"]["tolerance"]), reused=True, seconds=0.0)
+                            tolerance=float(doc["verification"]["tolerance"]), reused=True, seconds=0.0,
+                            unverified=unverified)
     except (OSError, ValueError, KeyError, TypeError):
         return None
 
@@ -225,8 +241,11 @@ def _stamp(path: Path, *, model: ModelDirectory, role: WeightRole, precision: Pr
 
 
 def _sidecar(artifact: OnnxArtifact, source: OnnxArtifact | None) -> dict[str, Any]:
-    import onnxruntime
-
+    try:
+        import onnxruntime
+        runtime_version: str | None = onnxruntime.__version__
+    except ImportError:
+        runtime_version = None
     doc: dict[str, Any] = {
         "format": SIDECAR_FORMAT,
         "role": artifact.role,
@@ -239,9 +258,10 @@ def _sidecar(artifact: OnnxArtifact, source: OnnxArtifact | None) -> dict[str, A
         "input": INPUT_NAME,
         "output": OUTPUT_NAME,
         "versions": {"vidtrans": vidtrans.__version__, "torch": torch.__version__, "onnx": onnx.__version__,
-                     "onnxruntime": onnxruntime.__version__},
+                     "onnxruntime": runtime_version},
         "verification": {"runtime": "onnxruntime CPUExecutionProvider", "reference": "PyTorch fp32 on the CPU",
-                         "tolerance": artifact.tolerance, "checks": [c.to_json() for c in artifact.checks]},
+                         "tolerance": artifact.tolerance, "checks": [c.to_json() for c in artifact.checks],
+                         "unverified": artifact.unverified},
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "seconds": round(artifact.seconds, 3),
     }

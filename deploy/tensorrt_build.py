@@ -1,10 +1,12 @@
 """Building TensorRT engines from the ONNX export with the TensorRT Python API (TensorRT 10 and 11).
 
-TensorRT 10 builds the fp32 graph and takes its precision from the builder (`BuilderFlag.FP16` for fp16).
-TensorRT 11 only builds strongly typed networks: the precision comes from the graph, so fp16 engines are built
-from the fp16 export (fp16 compute, fp32 inputs and outputs, instance norm in fp32). Each engine has one
-optimisation profile per target resolution, a bounded workspace and a timing cache shared by the builds on
-the same GPU model; it is cached in the model's `engines/` folder (see `engine_cache`).
+TensorRT 10 and 11 build the same way: a strongly typed network (`NetworkDefinitionCreationFlag.STRONGLY_TYPED`)
+parsed from the export of the wanted precision, so the precision comes from the graph: fp16 engines are built
+from the fp16 export (fp16 compute, fp32 inputs and outputs, instance norm in fp32). `BuilderFlag.FP16` is not
+used: it is deprecated since TensorRT 10.12 and gone in 11, where every network is strongly typed (the flag is
+still accepted there and ignored). Each engine has one optimisation profile per target resolution, a bounded
+workspace and a timing cache shared by the builds on the same GPU model; it is cached in the model's
+`engines/` folder (see `engine_cache`).
 """
 
 from __future__ import annotations
@@ -59,37 +61,18 @@ def tensorrt_major(version: str) -> int:
     return int(match.group(1))
 
 
-@dataclass(frozen=True)
-class BuildPlan:
-    """How to build an engine of a precision with a TensorRT version."""
-
-    onnx_precision: Precision
-    """Which ONNX export to parse."""
-    strongly_typed: bool
-    """Whether the network is strongly typed (precision from the graph)."""
-    fp16_flag: bool
-    """Whether to set `BuilderFlag.FP16` (weakly typed TensorRT 10 only)."""
-
-
-def plan_build(tensorrt_version: str, precision: Precision) -> BuildPlan:
-    """TensorRT 10: the fp32 graph, weakly typed, precision by builder flag. TensorRT 11 and later: the graph of
-    the wanted precision, strongly typed (the FP16 builder flag no longer exists)."""
-    if precision not in ("fp32", "fp16"):
-        raise ValueError(f"precision must be fp32 or fp16; got {precision!r}")
-    major = tensorrt_major(tensorrt_version)
-    if major < MIN_TENSORRT_MAJOR:
+def require_supported_tensorrt(tensorrt_version: str) -> None:
+    """Refuse a TensorRT older than 10 (every supported version builds the same way)."""
+    if tensorrt_major(tensorrt_version) < MIN_TENSORRT_MAJOR:
         raise MissingExtraError(f"TensorRT {tensorrt_version} is too old: vidtrans needs TensorRT "
                                 f"{MIN_TENSORRT_MAJOR} or newer; {INSTALL_HINT}")
-    if major == 10:
-        return BuildPlan(onnx_precision="fp32", strongly_typed=False, fp16_flag=precision == "fp16")
-    return BuildPlan(onnx_precision=precision, strongly_typed=True, fp16_flag=False)
 
 
-def network_flags(trt: ModuleType, plan: BuildPlan) -> int:
-    """The `create_network` flags: STRONGLY_TYPED when the plan wants it and this TensorRT still has the flag
-    (TensorRT 11 accepts it and is strongly typed regardless)."""
+def network_flags(trt: ModuleType) -> int:
+    """The `create_network` flags: STRONGLY_TYPED (opt-in on TensorRT 10; on 11 accepted and implied, so a
+    TensorRT that no longer has the flag gets none)."""
     flag = getattr(trt.NetworkDefinitionCreationFlag, "STRONGLY_TYPED", None)
-    return 1 << int(flag) if plan.strongly_typed and flag is not None else 0
+    return 0 if flag is None else 1 << int(flag)
 
 
 def workspace_bytes(gib: float) -> int:
@@ -113,20 +96,19 @@ def gpu_identity(device: torch.device) -> tuple[str, tuple[int, int]]:
     return torch.cuda.get_device_name(device), (int(major), int(minor))
 
 
-def build_serialized_engine(trt: ModuleType, onnx_file: Path, *, plan: BuildPlan,
-                            profiles: Sequence[ShapeProfile], workspace: int, timing_cache: Path | None) -> bytes:
-    """Parse `onnx_file` and build a serialized engine with one optimisation profile per entry of `profiles`."""
+def build_serialized_engine(trt: ModuleType, onnx_file: Path, *, profiles: Sequence[ShapeProfile], workspace: int,
+                            timing_cache: Path | None) -> bytes:
+    """Parse `onnx_file` into a strongly typed network (its types are the engine's precision) and build a
+    serialized engine with one optimisation profile per entry of `profiles`."""
     logger = trt.Logger(trt.Logger.WARNING)
     builder = trt.Builder(logger)
-    network = builder.create_network(network_flags(trt, plan))
+    network = builder.create_network(network_flags(trt))
     parser = trt.OnnxParser(network, logger)
     if not parser.parse_from_file(str(onnx_file)):
         errors = "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors)) or "no details"
         raise ModelError(f"{onnx_file}: TensorRT could not parse the ONNX graph ({errors})")
     config = builder.create_builder_config()
     config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, workspace)
-    if plan.fp16_flag:
-        config.set_flag(trt.BuilderFlag.FP16)
     source = network.get_input(0)
     channels = int(source.shape[1])
     for profile in profiles:
@@ -174,7 +156,6 @@ class EngineTarget:
     model: ModelDirectory
     role: WeightRole
     precision: Precision
-    plan: BuildPlan
     onnx: OnnxArtifact
     key: EngineKey
     folder: Path
@@ -182,14 +163,16 @@ class EngineTarget:
     @classmethod
     def resolve(cls, trt: ModuleType, model: ModelDirectory, *, device: torch.device, precision: Precision,
                 inverse: bool = False) -> EngineTarget:
-        """Find (or export) the ONNX graph the plan needs, and the key fields of this TensorRT and GPU."""
+        """Find (or export) the ONNX graph of `precision`, and the key fields of this TensorRT and GPU."""
+        if precision not in ("fp32", "fp16"):
+            raise ValueError(f"precision must be fp32 or fp16; got {precision!r}")
+        require_supported_tensorrt(trt.__version__)
         gpu_name, capability = gpu_identity(device)
-        plan = plan_build(trt.__version__, precision)
-        onnx_artifact = ensure_onnx(model, precision=plan.onnx_precision, inverse=inverse)
+        onnx_artifact = ensure_onnx(model, precision=precision, inverse=inverse)
         key = EngineKey(onnx_sha256=onnx_artifact.onnx_sha256, tensorrt_version=trt.__version__,
                         gpu_name=gpu_name, compute_capability=capability, precision=precision)
         role: WeightRole = "generator_inverse" if inverse else "generator"
-        return cls(model=model, role=role, precision=precision, plan=plan, onnx=onnx_artifact, key=key,
+        return cls(model=model, role=role, precision=precision, onnx=onnx_artifact, key=key,
                    folder=artifact_dir(model, "engines"))
 
     @property
@@ -235,8 +218,8 @@ class EngineTarget:
              f"{key.describe_target()}: {self.why_missing()}. This takes a few minutes; the engine is cached in "
              f"{self.folder}")
         started = time.perf_counter()
-        engine = build_serialized_engine(trt, self.onnx.path, plan=self.plan, profiles=profiles,
-                                         workspace=workspace, timing_cache=timing_cache_path(self.folder, key))
+        engine = build_serialized_engine(trt, self.onnx.path, profiles=profiles, workspace=workspace,
+                                         timing_cache=timing_cache_path(self.folder, key))
         seconds = time.perf_counter() - started
         prune_obsolete(self.folder, self.role, weights_sha256=self.weights_sha256)
         path = store_engine(self.folder, self.role, key, engine, weights_sha256=self.weights_sha256,

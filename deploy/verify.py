@@ -10,6 +10,7 @@ that baked in a square or power-of-two size fails.
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +21,7 @@ import torch
 import torch.nn as nn
 
 from vidtrans.errors import ModelError
+from vidtrans.ortpackages import INSTALL_HINT, import_onnxruntime
 
 Shape = tuple[int, int, int]
 """(batch, height, width)."""
@@ -69,6 +71,13 @@ def check_onnx_file(path: Path, *, label: Path | None = None) -> None:
         raise ModelError(f"{label}: the ONNX graph is invalid ({_first_line(error)})") from None
 
 
+def verification_unavailable() -> str | None:
+    """Why `compare_with_torch` cannot run here (ONNX Runtime is not installed), or None when it can."""
+    if importlib.util.find_spec("onnxruntime") is None:
+        return f"ONNX Runtime is not installed ({INSTALL_HINT}); export again once it is to verify the graph"
+    return None
+
+
 def compare_with_torch(path: Path, generator: nn.Module, *, shapes: Sequence[Shape], tolerance: float,
                        in_channels: int = 3, seed: int = 0, label: Path | None = None) -> tuple[SizeCheck, ...]:
     """Run the ONNX file with ONNX Runtime on the CPU and `generator` (fp32, CPU) on the same random inputs.
@@ -76,8 +85,7 @@ def compare_with_torch(path: Path, generator: nn.Module, *, shapes: Sequence[Sha
     Returns the maximum absolute difference at each shape; raises ModelError (naming `label`, default `path`)
     when one exceeds `tolerance`.
     """
-    import onnxruntime as ort
-
+    ort = import_onnxruntime("verifying an ONNX export")
     label = label or path
     options = ort.SessionOptions()
     options.log_severity_level = 3

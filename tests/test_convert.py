@@ -320,7 +320,7 @@ def test_cli_bad_inputs_get_one_line_errors(tmp_path: Path, make_clip: ClipMaker
         ((tmp_path / "notes.mp4",), 1, "notes.mp4: not a readable video"),
         ((zero,), 1, "zero.mkv: no video frames decode"),
         ((clip, "-o", tmp_path / "nowhere" / "x.mp4"), 1, "does not exist"),
-        ((clip, "-o", tmp_path / "x.webm", "--codec", "libx264"), 1, "x.webm: the webm container cannot hold"),
+        ((clip, "-o", tmp_path / "x.webm", "--encoder", "libx264"), 1, "x.webm: the webm container cannot hold"),
         ((clip, "-o", tmp_path / "x.mp4", "--crf", "99"), 2, "--crf"),
     ]
     for args, expected_code, message in cases:

@@ -19,6 +19,7 @@ from vidtrans.errors import MissingExtraError, UsageError
 from vidtrans.images import read_image
 from vidtrans.modeldir import ModelDirectory, ModelInfo, save_model
 from vidtrans.networks import ResnetGeneratorConfig, build_generator
+from vidtrans.ortpackages import Package
 
 LEVEL = 1 / 127.5
 CPU = torch.device("cpu")
@@ -91,26 +92,40 @@ def test_providers_on_cuda_cuda_then_cpu_and_tensorrt_first_when_asked() -> None
     available = ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"]
     providers = choose_providers(available, device=torch.device("cuda", 1), precision="fp16",
                                  options=OrtOptions(cudnn_conv_algo_search="HEURISTIC", use_tensorrt=True),
-                                 tensorrt_cache_dir=Path("/models/m/engines/onnxruntime"))
+                                 tensorrt_cache_dir=Path("/models/m/engines/onnxruntime"), stream_handle=0x5A5A00)
     assert [name for name, _ in providers] == available
     trt, cuda, _ = (options for _, options in providers)
     assert trt["device_id"] == cuda["device_id"] == "1"
     assert trt["trt_fp16_enable"] == "1" and trt["trt_engine_cache_enable"] == "1"
     assert trt["trt_engine_cache_path"] == "/models/m/engines/onnxruntime"
     assert cuda["cudnn_conv_algo_search"] == "HEURISTIC"
+    # both providers run on the translator's stream, given as the integer value of the cudaStream_t
+    assert trt["user_compute_stream"] == cuda["user_compute_stream"] == str(0x5A5A00)
 
     fp32 = choose_providers(available, device=torch.device("cuda"), precision="fp32",
-                            options=OrtOptions(use_tensorrt=True), tensorrt_cache_dir=Path("/c"))
+                            options=OrtOptions(use_tensorrt=True), tensorrt_cache_dir=Path("/c"), stream_handle=7)
     assert fp32[0][1]["trt_fp16_enable"] == "0" and fp32[0][1]["device_id"] == "0"
     no_trt = choose_providers(available, device=torch.device("cuda"), precision="fp16",
-                              options=OrtOptions(), tensorrt_cache_dir=Path("/c"))
+                              options=OrtOptions(), tensorrt_cache_dir=Path("/c"), stream_handle=7)
     assert [name for name, _ in no_trt] == ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    for default_stream in (None, 0):
+        with pytest.raises(ValueError, match="non-default stream"):
+            choose_providers(available, device=torch.device("cuda"), precision="fp16", options=OrtOptions(),
+                             tensorrt_cache_dir=Path("/c"), stream_handle=default_stream)
 
 
-def test_cuda_without_onnxruntime_gpu_names_the_extra() -> None:
-    with pytest.raises(MissingExtraError, match=r"install vidtrans\[gpu\]"):
+def test_cuda_without_onnxruntime_gpu_names_the_packages_and_the_fix() -> None:
+    both = (Package("onnxruntime", "1.32.0"), Package("onnxruntime-gpu", "1.30.0"))
+    with pytest.raises(MissingExtraError, match=r"onnxruntime 1.32.0 and onnxruntime-gpu 1.30.0 are all installed.*"
+                                                r"fix: pip uninstall -y onnxruntime onnxruntime-gpu && "
+                                                r"pip install onnxruntime-gpu"):
         choose_providers(["CPUExecutionProvider"], device=torch.device("cuda"), precision="fp16",
-                         options=OrtOptions(), tensorrt_cache_dir=Path("/c"))
+                         options=OrtOptions(), tensorrt_cache_dir=Path("/c"), stream_handle=7, packages=both)
+
+
+def test_the_cpu_backend_needs_no_stream_and_runs_synchronously(backend: OnnxRuntimeBackend) -> None:
+    assert backend.stream.handle is None and backend._run_options is None
+    assert backend.memory_format == torch.contiguous_format
 
 
 def test_options_validate_themselves() -> None:

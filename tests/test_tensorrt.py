@@ -27,13 +27,15 @@ from vidtrans.deploy.engine_cache import (
     store_engine,
     timing_cache_path,
 )
+from vidtrans.backends.stream import DeviceStream
+from vidtrans.backends.tensorrt_backend import TENSOR_ALIGNMENT, bind_tensor
 from vidtrans.deploy.onnx_export import OnnxArtifact
 from vidtrans.deploy.tensorrt_build import (
-    BuildPlan,
     EngineTarget,
+    build_serialized_engine,
     import_tensorrt,
     network_flags,
-    plan_build,
+    require_supported_tensorrt,
     tensorrt_major,
     workspace_bytes,
 )
@@ -79,24 +81,145 @@ def test_profiles_pad_sizes_like_the_pipeline_and_select_by_shape() -> None:
         profiles_for([], BatchRange(1, 1, 1), multiple=4)
 
 
-def test_build_plan_per_tensorrt_version() -> None:
-    assert plan_build("10.7.0.23", "fp16") == BuildPlan(onnx_precision="fp32", strongly_typed=False, fp16_flag=True)
-    assert plan_build("10.0.1", "fp32") == BuildPlan(onnx_precision="fp32", strongly_typed=False, fp16_flag=False)
-    assert plan_build("11.0.0", "fp16") == BuildPlan(onnx_precision="fp16", strongly_typed=True, fp16_flag=False)
-    assert plan_build("12.1", "fp32") == BuildPlan(onnx_precision="fp32", strongly_typed=True, fp16_flag=False)
+def test_supported_tensorrt_versions() -> None:
+    for version in ("10.0.1", "10.13.2.6", "11.1.0", "12.0"):
+        require_supported_tensorrt(version)
     with pytest.raises(MissingExtraError, match="TensorRT 8.6.1 is too old"):
-        plan_build("8.6.1", "fp16")
+        require_supported_tensorrt("8.6.1")
     assert tensorrt_major("10.13.2.6") == 10
     with pytest.raises(ValueError):
         tensorrt_major("unknown")
 
 
-def test_network_flags_follow_the_plan_and_the_api_present() -> None:
+def test_network_flags_are_strongly_typed_whenever_the_flag_exists() -> None:
     with_flag = SimpleNamespace(NetworkDefinitionCreationFlag=SimpleNamespace(STRONGLY_TYPED=1))
     without_flag = SimpleNamespace(NetworkDefinitionCreationFlag=SimpleNamespace())
-    assert network_flags(with_flag, plan_build("11.0", "fp16")) == 2  # type: ignore[arg-type]
-    assert network_flags(with_flag, plan_build("10.7", "fp16")) == 0  # type: ignore[arg-type]
-    assert network_flags(without_flag, plan_build("11.0", "fp16")) == 0  # type: ignore[arg-type]
+    assert network_flags(with_flag) == 2  # type: ignore[arg-type]
+    assert network_flags(without_flag) == 0  # type: ignore[arg-type]
+
+
+class _FakeTensorRT:
+    """Records the builder calls `build_serialized_engine` makes, with TensorRT 10's or 11's flag set.
+
+    TensorRT itself cannot run here (no GPU); this only checks which API vidtrans uses: the strongly typed
+    network flag, and never `BuilderFlag.FP16` (absent here, as in TensorRT 11, so touching it fails).
+    """
+
+    def __init__(self, strongly_typed_value: int) -> None:
+        self.calls: list[tuple] = []
+        self.NetworkDefinitionCreationFlag = SimpleNamespace(STRONGLY_TYPED=strongly_typed_value)
+        self.BuilderFlag = SimpleNamespace(TF32=7)
+        self.MemoryPoolType = SimpleNamespace(WORKSPACE="workspace")
+        fake = self
+
+        class Logger:
+            WARNING = 2
+
+            def __init__(self, level: int) -> None:
+                pass
+
+        class Profile:
+            def set_shape(self, name: str, *shapes: tuple) -> None:
+                fake.calls.append(("set_shape", name, shapes))
+
+        class Config:
+            def set_memory_pool_limit(self, pool: str, size: int) -> None:
+                fake.calls.append(("set_memory_pool_limit", pool, size))
+
+            def set_flag(self, flag: object) -> None:
+                fake.calls.append(("set_flag", flag))
+
+            def add_optimization_profile(self, profile: Profile) -> None:
+                fake.calls.append(("add_optimization_profile",))
+
+        class Builder:
+            def __init__(self, logger: Logger) -> None:
+                pass
+
+            def create_network(self, flags: int) -> SimpleNamespace:
+                fake.calls.append(("create_network", flags))
+                source = SimpleNamespace(name="input", shape=(-1, 3, -1, -1))
+                return SimpleNamespace(get_input=lambda index: source)
+
+            def create_builder_config(self) -> Config:
+                return Config()
+
+            def create_optimization_profile(self) -> Profile:
+                return Profile()
+
+            def build_serialized_network(self, network: object, config: Config) -> bytes:
+                return b"engine bytes"
+
+        class OnnxParser:
+            num_errors = 0
+
+            def __init__(self, network: object, logger: Logger) -> None:
+                pass
+
+            def parse_from_file(self, path: str) -> bool:
+                fake.calls.append(("parse_from_file", path))
+                return True
+
+        self.Logger, self.Builder, self.OnnxParser = Logger, Builder, OnnxParser
+
+
+@pytest.mark.parametrize("flag_value", [0, 3], ids=["TensorRT 10", "TensorRT 11"])
+def test_engines_are_built_strongly_typed_without_the_fp16_builder_flag(tmp_path: Path, flag_value: int) -> None:
+    trt = _FakeTensorRT(flag_value)
+    graph = tmp_path / "generator.fp16.onnx"
+    profiles = (ShapeProfile(BatchRange(1, 8, 16), 512, 1024), ShapeProfile(BatchRange(1, 2, 4), 1088, 1920))
+    engine = build_serialized_engine(trt, graph, profiles=profiles, workspace=1 << 30,  # type: ignore[arg-type]
+                                     timing_cache=None)
+    assert engine == b"engine bytes"
+    assert ("create_network", 1 << flag_value) in trt.calls and ("parse_from_file", str(graph)) in trt.calls
+    assert not [call for call in trt.calls if call[0] == "set_flag"]
+    shapes = [call[2] for call in trt.calls if call[0] == "set_shape"]
+    assert shapes == [((1, 3, 512, 1024), (8, 3, 512, 1024), (16, 3, 512, 1024)),
+                      ((1, 3, 1088, 1920), (2, 3, 1088, 1920), (4, 3, 1088, 1920))]
+
+
+class _AddressBook:
+    """An execution context that accepts or refuses addresses (what `set_tensor_address` returns)."""
+
+    def __init__(self, accept: bool) -> None:
+        self.accept = accept
+        self.addresses: dict[str, int] = {}
+
+    def set_tensor_address(self, name: str, address: int) -> bool:
+        self.addresses[name] = address
+        return self.accept
+
+
+def _aligned_view(offset_bytes: int) -> torch.Tensor:
+    """A float32 view whose address is `offset_bytes` past a 256-byte boundary."""
+    buffer = torch.empty(1024, dtype=torch.float32)
+    start = (-buffer.data_ptr() % TENSOR_ALIGNMENT + offset_bytes) // 4
+    view = buffer[start:start + 64]
+    assert view.data_ptr() % TENSOR_ALIGNMENT == offset_bytes
+    return view
+
+
+def test_tensor_addresses_are_checked_before_and_after_tensorrt_takes_them() -> None:
+    context = _AddressBook(accept=True)
+    aligned = _aligned_view(0)
+    bind_tensor(context, "input", aligned, engine="g.engine")
+    assert context.addresses == {"input": aligned.data_ptr()}
+    with pytest.raises(ModelError, match=r"g.engine: tensor 'output' is at address 0x[0-9a-f]+, which is not "
+                                         r"256-byte aligned"):
+        bind_tensor(context, "output", _aligned_view(16), engine="g.engine")
+    assert "output" not in context.addresses  # refused before TensorRT saw it
+    with pytest.raises(ModelError, match="g.engine: TensorRT refused the address of tensor 'input'"):
+        bind_tensor(_AddressBook(accept=False), "input", aligned, engine="g.engine")
+
+
+def test_the_tensorrt_stream_is_never_the_default_one() -> None:
+    from vidtrans.backends.tensorrt_backend import _LoadedEngine
+
+    artifact = SimpleNamespace(path=Path("g.engine"))
+    loaded = _LoadedEngine(artifact=artifact, engine=None, context=None, input_name="input",  # type: ignore[arg-type]
+                           output_name="output", input_dtype=torch.float32, output_dtype=torch.float32)
+    with pytest.raises(ValueError, match="non-default CUDA stream"):
+        loaded.execute(torch.zeros(1, 3, 8, 8), 0, DeviceStream(torch.device("cpu")))
 
 
 def test_workspace_is_bounded() -> None:
@@ -147,8 +270,7 @@ def _target(model: ModelDirectory, folder: Path, key: EngineKey = KEY) -> Engine
     onnx = OnnxArtifact(path=folder / "generator.fp32.onnx", role="generator", precision="fp32", opset=18,
                         weights_sha256=model.sha256["generator"], onnx_sha256=key.onnx_sha256, checks=(),
                         tolerance=1e-3, reused=True, seconds=0.0)
-    return EngineTarget(model=model, role="generator", precision=key.precision,
-                        plan=plan_build(key.tensorrt_version, key.precision), onnx=onnx,
+    return EngineTarget(model=model, role="generator", precision=key.precision, onnx=onnx,
                         key=dataclasses.replace(key, profiles=()), folder=folder)
 
 

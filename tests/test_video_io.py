@@ -252,17 +252,18 @@ def test_audio_is_reencoded_and_subtitles_left_out_when_the_container_refuses(
 
 def test_encode_options_are_checked_up_front(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="no such video encoder"):
-        EncodeOptions(codec="not-a-codec")
+        EncodeOptions(encoder="not-a-codec")
     with pytest.raises(UsageError, match="aac: is a audio encoder"):
-        EncodeOptions(codec="aac")
+        EncodeOptions(encoder="aac")
     with pytest.raises(UsageError, match="--crf"):
         EncodeOptions(crf=99)
     with pytest.raises(UsageError, match="--preset is not supported"):
-        EncodeOptions(codec="mpeg4", preset="fast")
-    assert EncodeOptions().codec_for(".webm") == "libvpx-vp9"
-    assert EncodeOptions(preset="veryfast").encoder_options("libx264") == {"crf": "18", "preset": "veryfast"}
+        EncodeOptions(encoder="mpeg4", preset="fast")
+    assert EncodeOptions().encoder_for(".webm") == "libvpx-vp9"
+    assert EncodeOptions(encoder="libx264", preset="veryfast").encoder_options("libx264") == {"crf": "18",
+                                                                                     "preset": "veryfast"}
     with pytest.raises(OutputError, match=r"x\.webm: the webm container cannot hold libx264"):
-        check_container_codec(tmp_path / "x.webm", EncodeOptions(codec="libx264"))
+        check_container_codec(tmp_path / "x.webm", EncodeOptions(encoder="libx264"))
     with pytest.raises(UsageError, match=r"\.avi"):
         check_container_codec(tmp_path / "x.avi", EncodeOptions())
     check_container_codec(tmp_path / "x.webm", EncodeOptions())

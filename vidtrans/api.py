@@ -145,12 +145,15 @@ class TranslationModel:
         channels_first = _channels_first(frames)
         nhwc = frames.movedim(-3, -1) if channels_first else frames
         on_device = nhwc.to(self.device)
+        stream = self.translator.stream
         if frames.dtype == torch.uint8:
             if value_range is not None:
                 raise UsageError("value_range applies to float input; uint8 pixels are 0-255")
-            out = self._batched(on_device, self.translator.run, batch_size)
+            out = self._batched(on_device, lambda batch: stream.call(self.translator.run, batch), batch_size)
         elif frames.is_floating_point():
-            out = self._batched(on_device, lambda batch: self._float(batch, _check_range(value_range)), batch_size)
+            low_high = _check_range(value_range)
+            out = self._batched(on_device, lambda batch: stream.call(lambda b: self._float(b, low_high), batch),
+                                batch_size)
         else:
             raise UsageError(f"expected uint8 or float pixels; got {frames.dtype}")
         out = out.to(frames.device)

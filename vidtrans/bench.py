@@ -8,7 +8,8 @@ Stages, each timed on its own (device work synchronised before the clock stops):
     model        the backend alone, on device-resident input
     postprocess  on the device: crop, to uint8
     download     device -> host, into pinned memory
-    encode       RGB frames to a video file (the convert encoder settings)
+    encode       RGB frames to a video file, with the encoder `convert` would use (`--encoder auto`:
+                 NVENC where it works, else libx264 at a fast preset)
     end to end   `convert` on the clip, through the real pipeline (stages overlapping)
 
 The clip is `--input` or a synthetic one generated at `--size` with `--frames` frames. The model can
@@ -34,8 +35,8 @@ import torch
 
 from vidtrans.conversion import ConvertOptions, ConvertSummary, convert
 from vidtrans.errors import UsageError
-from vidtrans.modeldir import ModelDirectory, ModelInfo, save_model
-from vidtrans.networks import build_generator, count_parameters, generator_config, init_weights
+from vidtrans.modeldir import ModelDirectory
+from vidtrans.networks import build_generator, count_parameters
 from vidtrans.runtime import RuntimeOptions
 from vidtrans.translator import Translator
 from vidtrans.video import EncodeOptions, VideoReader, VideoWriter
@@ -109,17 +110,6 @@ class BenchReport:
                 "end_to_end": self.end_to_end.to_dict() if self.end_to_end else None, "notes": list(self.notes)}
 
 
-def random_model(arch: str, ngf: int, folder: Path) -> ModelDirectory:
-    """A model directory with a randomly initialised reference generator (for speed tests only)."""
-    try:
-        config = generator_config(arch, ngf=ngf)  # type: ignore[arg-type]
-    except ValueError as error:
-        raise UsageError(f"--arch/--ngf: {error}") from None
-    info = ModelInfo(name=f"random-{arch}-ngf{ngf}", generator=config,
-                     description="randomly initialised, for benchmarks", provenance={"source": "vidtrans bench"})
-    return save_model(folder / info.name, info, init_weights(build_generator(config)), overwrite=True)
-
-
 def synthetic_clip(path: Path, *, size: tuple[int, int], frames: int, fps: int = 30) -> Path:
     """Write a clip of moving gradients, stripes and boxes (driving-scene-like motion) with libx264."""
     width, height = size
@@ -134,7 +124,7 @@ def synthetic_clip(path: Path, *, size: tuple[int, int], frames: int, fps: int =
     boxes = [(int(rng.integers(0, width)), int(rng.integers(int(horizon), height - 8)),
               int(rng.integers(12, 80)), rng.integers(0, 255, 3).astype(np.uint8)) for _ in range(12)]
     with VideoWriter(path, width=width, height=height, time_base=Fraction(1, fps), frame_rate=Fraction(fps),
-                     options=EncodeOptions(crf=18, preset="veryfast")) as writer:
+                     options=EncodeOptions(encoder="libx264", crf=18, preset="veryfast")) as writer:
         for i in range(frames):
             offset = (i * 7) % width
             frame = world[:, offset:offset + width].copy()
@@ -185,6 +175,7 @@ def bench(model: ModelDirectory, *, workdir: Path, input: Path | None = None,
                                       f"encode {summary.encode_s:.2f}s (overlapping)"))
     finally:
         translator.close()
+    encoder = options.encode.encoder_for(".mp4")
     settings = {
         "model": model.name, "generator": model.info.generator.type, "ngf": model.info.generator.ngf,
         "parameters": count_parameters(build_generator(model.info.generator)),
@@ -192,8 +183,8 @@ def bench(model: ModelDirectory, *, workdir: Path, input: Path | None = None,
         "device": str(backend.device), "precision": backend.precision, "batch_size": options.batch_size,
         "compile": options.runtime.compile,
         "compile_mode": options.runtime.compile_mode if options.runtime.compile else None,
-        "warmup": options.warmup, "codec": options.encode.codec_for(".mp4"), "crf": options.encode.crf,
-        "preset": options.encode.preset,
+        "warmup": options.warmup, "encoder": encoder, "crf": options.encode.crf,
+        "preset": options.encode.preset_for(encoder),
     }
     return BenchReport(settings=settings, environment=environment(backend.device), stages=tuple(stages),
                        end_to_end=summary)
@@ -212,10 +203,11 @@ def _device_stages(translator: Translator, frames: list[np.ndarray], options: Be
     total = repeats * n
     sync = translator.synchronize
     backend = translator.backend
-    with torch.inference_mode():
+    with torch.inference_mode(), translator.stream.active():
         device_frames = translator.upload(host)
         prepared = translator.prepare(device_frames)
-        output = backend.run(prepared)
+        # kept past the timed runs below: a CUDA-graph compile mode overwrites the model's output at each run
+        output = backend.run(prepared).clone()
         translated = translator.finish(output, height, width)
         sync()
         upload_s = _timed(lambda: translator.upload(host), repeats, sync)
@@ -248,9 +240,7 @@ def _encode_stage(frames: list[np.ndarray], path: Path, reader: VideoReader, opt
         for i, frame in enumerate(frames):
             writer.write(frame, pts=i, duration=1)
     seconds = time.perf_counter() - started
-    codec = options.codec_for(".mp4")
-    return StageTiming("encode", len(frames), seconds,
-                       f"{codec} crf {options.crf}" + (f" preset {options.preset}" if options.preset else ""))
+    return StageTiming("encode", len(frames), seconds, options.describe(path.suffix))
 
 
 def environment(device: torch.device) -> dict[str, Any]:

@@ -1,12 +1,14 @@
 """The device-side work around a backend: RGB uint8 batches in, translated RGB uint8 batches out.
 
     upload    host (N, H, W, 3) uint8 -> device, from pinned memory without blocking on CUDA
-    run       on the device: to the backend's dtype, normalise, reflect-pad to `size_multiple`
-              (channels-last on CUDA), backend, crop, back to uint8 (rounded, clamped)
+    run       on the device: to the backend's dtype, normalise, reflect-pad to `size_multiple`, in the
+              backend's `memory_format` (so the backend never copies), backend, crop, back to uint8
     download  device -> pinned host memory without blocking; `PendingBatch.result()` waits
 
-Only uint8 crosses the bus (a quarter of the bytes of fp32). `submit` queues all three and returns at
-once on CUDA, so the caller can decode and encode other batches while the GPU works; nothing
+Only uint8 crosses the bus (a quarter of the bytes of fp32). On CUDA all of it, and the event that marks a
+batch done, is queued on the backend's own non-default stream (`backend.stream`, see
+`vidtrans.backends.stream`), never the default one. `submit` queues all three and returns at once, so the
+caller keeps two batches in flight and decodes and encodes others while the GPU works; nothing
 synchronises until `result()` (or `synchronize()` for timing).
 """
 
@@ -58,15 +60,16 @@ class Translator:
             raise ValueError(f"mean and std need 3 values each, std positive; got {mean!r}, {std!r}")
         self.backend = backend
         self.device = backend.device
+        self.stream = backend.stream
         self._cuda = self.device.type == "cuda"
-        self._memory_format = torch.channels_last if self._cuda else torch.contiguous_format
         mean_t = torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1)
         std_t = torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1)
         dtype = backend.input_dtype
-        self._in_offset = (255.0 * mean_t).to(self.device, dtype)
-        self._in_divisor = (255.0 * std_t).to(self.device, dtype)
-        self._out_scale = (255.0 * std_t).to(self.device)
-        self._out_bias = (255.0 * mean_t).to(self.device)
+        with self.stream.active():
+            self._in_offset = (255.0 * mean_t).to(self.device, dtype)
+            self._in_divisor = (255.0 * std_t).to(self.device, dtype)
+            self._out_scale = (255.0 * std_t).to(self.device)
+            self._out_bias = (255.0 * mean_t).to(self.device)
 
     @classmethod
     def from_model(cls, model: ModelDirectory | str | Path, options: RuntimeOptions | None = None, *,
@@ -78,7 +81,8 @@ class Translator:
         from vidtrans.registry import resolve_model
 
         found = model if isinstance(model, ModelDirectory) else resolve_model(model)
-        return cls(create_backend(found, options, choice=choice, announce=announce), mean=found.info.mean, std=found.info.std)
+        return cls(create_backend(found, options, choice=choice, announce=announce), mean=found.info.mean,
+                   std=found.info.std)
 
     def host_array(self, shape: tuple[int, ...]) -> np.ndarray:
         """An uninitialised uint8 host array to stack frames into: pinned (page-locked) memory on CUDA."""
@@ -98,31 +102,35 @@ class Translator:
             return host
         if not host.is_pinned():
             host = torch.empty(pixels.shape, dtype=torch.uint8, pin_memory=True).copy_(host)
-        return host.to(self.device, non_blocking=True)
+        with self.stream.active():
+            return host.to(self.device, non_blocking=True)
 
     def prepare(self, frames: torch.Tensor) -> torch.Tensor:
         """Device uint8 (N, H, W, 3) -> the backend's input: NCHW of `input_dtype`, normalised, padded.
 
         Padding mirrors the edge (reflect) up to a multiple of `size_multiple` at the bottom and right;
-        an image smaller than that padding repeats its edge instead (replicate).
+        an image smaller than that padding repeats its edge instead (replicate). The result is in the
+        backend's `memory_format`.
         """
         return self._prepare_nchw(frames.permute(0, 3, 1, 2))
 
     def _prepare_nchw(self, pixels: torch.Tensor) -> torch.Tensor:
         """Device (N, 3, H, W) pixel values in [0, 255], any dtype -> the backend's input (see `prepare`)."""
         _, _, height, width = pixels.shape
-        x = pixels.to(self.backend.input_dtype).sub(self._in_offset).div_(self._in_divisor)
-        multiple = self.backend.size_multiple
-        pad_h, pad_w = -height % multiple, -width % multiple
-        if pad_h or pad_w:
-            mode = "reflect" if pad_h < height and pad_w < width else "replicate"
-            x = F.pad(x, (0, pad_w, 0, pad_h), mode=mode)
-        return x.contiguous(memory_format=self._memory_format)
+        with self.stream.active():
+            x = pixels.to(self.backend.input_dtype).sub(self._in_offset).div_(self._in_divisor)
+            multiple = self.backend.size_multiple
+            pad_h, pad_w = -height % multiple, -width % multiple
+            if pad_h or pad_w:
+                mode = "reflect" if pad_h < height and pad_w < width else "replicate"
+                x = F.pad(x, (0, pad_w, 0, pad_h), mode=mode)
+            return x.contiguous(memory_format=self.backend.memory_format)
 
     def finish(self, output: torch.Tensor, height: int, width: int) -> torch.Tensor:
         """The backend's output -> device uint8 (N, height, width, 3): cropped, denormalised, rounded, clamped."""
-        y = self._finish_nchw(output, height, width).round_()
-        return y.to(torch.uint8).permute(0, 2, 3, 1).contiguous()
+        y = self._finish_nchw(output, height, width)
+        with self.stream.active():
+            return y.round_().to(torch.uint8).permute(0, 2, 3, 1).contiguous()
 
     def _finish_nchw(self, output: torch.Tensor, height: int, width: int) -> torch.Tensor:
         """The backend's output -> float32 (N, 3, height, width) pixel values in [0, 255] (cropped, clamped)."""
@@ -131,11 +139,12 @@ class Translator:
             y = y.expand(-1, 3, -1, -1)
         elif y.shape[1] != 3:
             raise ValueError(f"the generator returns {y.shape[1]} channels; vidtrans writes RGB (3) or grey (1)")
-        return torch.addcmul(self._out_bias, y.float(), self._out_scale).clamp_(0, 255)
+        with self.stream.active():
+            return torch.addcmul(self._out_bias, y.float(), self._out_scale).clamp_(0, 255)
 
     def run(self, frames: torch.Tensor) -> torch.Tensor:
         """Device uint8 (N, H, W, 3) -> translated device uint8 (N, H, W, 3) (queued, not synchronised)."""
-        with torch.inference_mode():
+        with torch.inference_mode(), self.stream.active():
             _, height, width, _ = frames.shape
             return self.finish(self.backend.run(self.prepare(frames)), height, width)
 
@@ -144,7 +153,7 @@ class Translator:
 
         No 8-bit rounding on the way in or out: for callers that keep images as floats (training loops).
         """
-        with torch.inference_mode():
+        with torch.inference_mode(), self.stream.active():
             _, _, height, width = pixels.shape
             return self._finish_nchw(self.backend.run(self._prepare_nchw(pixels)), height, width)
 
@@ -156,10 +165,9 @@ class Translator:
         if not self._cuda:
             return PendingBatch(frames.cpu().numpy())
         host = torch.empty(frames.shape, dtype=torch.uint8, pin_memory=True)
-        host.copy_(frames, non_blocking=True)
-        event = torch.cuda.Event()
-        event.record(torch.cuda.current_stream(self.device))
-        return PendingBatch(host.numpy(), event, keepalive)
+        with self.stream.active():
+            host.copy_(frames, non_blocking=True)
+        return PendingBatch(host.numpy(), self.stream.record_event(), keepalive)
 
     def submit(self, pixels: np.ndarray) -> PendingBatch:
         """Queue upload, run and download of a batch; on CUDA this returns before the GPU is done.
@@ -175,9 +183,8 @@ class Translator:
         return self.submit(pixels).result()
 
     def synchronize(self) -> None:
-        """Wait for all queued device work (for timing)."""
-        if self._cuda:
-            torch.cuda.synchronize(self.device)
+        """Wait for all work queued on the translator's stream (for timing)."""
+        self.stream.synchronize()
 
     def close(self) -> None:
         """Release the backend."""

@@ -1,9 +1,10 @@
 """The one small interface every inference backend implements.
 
 A backend runs a generator on a batch that is already on its device, normalised and padded:
-float NCHW in [-1, 1], height and width multiples of `size_multiple`. Everything around it (decode,
-batching, upload, normalisation, padding, cropping, download, encode) belongs to the pipeline, so the
-torch, ONNX Runtime and TensorRT backends are interchangeable.
+float (N, C, H, W) in [-1, 1] in the backend's `memory_format`, height and width multiples of
+`size_multiple`, queued on the backend's `stream`. Everything around it (decode, batching, upload,
+normalisation, padding, cropping, download, encode) belongs to the pipeline, so the torch, ONNX Runtime and
+TensorRT backends are interchangeable.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Protocol, runtime_checkable
 
 import torch
 
+from vidtrans.backends.stream import DeviceStream
 from vidtrans.devices import Precision
 
 
@@ -29,11 +31,18 @@ class Backend(Protocol):
     """The dtype `run` takes and returns (float16 or float32)."""
     size_multiple: int
     """Height and width given to `run` are multiples of this."""
+    memory_format: torch.memory_format
+    """The layout `run` wants its input in, so that it never copies one: `torch.channels_last` for torch on
+    CUDA (cuDNN's fastest convolutions), `torch.contiguous_format` (NCHW) for the ONNX and TensorRT graphs."""
+    stream: DeviceStream
+    """The non-default CUDA stream `run` queues its work on (a no-op `DeviceStream` on the CPU); the caller
+    queues the work before and after it on the same stream."""
 
     def run(self, batch: torch.Tensor) -> torch.Tensor:
         """(N, C, H, W) in [-1, 1] of `input_dtype` on `device` -> (N, C_out, H, W), same dtype and device.
 
-        Work may be queued asynchronously on the current CUDA stream; the caller synchronises.
+        On CUDA the work is queued on `stream` and `run` returns without waiting for it; the caller
+        synchronises (`stream.record_event()`). Input in another layout than `memory_format` costs a copy.
         """
         ...
 

@@ -1,9 +1,12 @@
-"""The TensorRT backend: cached engines run with `execute_async_v3` on the pipeline's CUDA stream.
+"""The TensorRT backend: cached engines run with `execute_async_v3` on the backend's own CUDA stream.
 
 Engines come from the model's `engines/` cache (see `vidtrans.deploy.engine_cache`). The first batch of a
 frame size no cached engine accepts builds one (announced, since it takes minutes) with a profile for that
 size and batch, unless `build=False`, which makes it an error that says what to export. Input and output are
-torch tensors on the GPU whose addresses are handed to TensorRT, so frames never leave the device.
+contiguous NCHW torch tensors on the GPU whose addresses are handed to TensorRT (`set_tensor_address`, which
+needs 256-byte aligned addresses and says whether it accepted them), so frames never leave the device. All
+work is queued on the backend's non-default stream, the one the translator uses: enqueueing on the default
+stream would add device-wide synchronisation.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from typing import Any
 
 import torch
 
+from vidtrans.backends.stream import DeviceStream
 from vidtrans.devices import Precision
 from vidtrans.errors import ModelError, UsageError
 from vidtrans.deploy.engine_cache import BatchRange, ShapeProfile, discard_engine, profiles_for
@@ -27,6 +31,19 @@ from vidtrans.deploy.tensorrt_build import (
     workspace_bytes,
 )
 from vidtrans.modeldir import ModelDirectory
+
+TENSOR_ALIGNMENT = 256
+"""TensorRT's required alignment, in bytes, of every input and output address."""
+
+
+def bind_tensor(context: Any, name: str, tensor: torch.Tensor, *, engine: object) -> None:
+    """Hand `tensor`'s address to TensorRT as `name`, or raise a ModelError saying why it cannot be."""
+    address = tensor.data_ptr()
+    if address % TENSOR_ALIGNMENT:
+        raise ModelError(f"{engine}: tensor {name!r} is at address {address:#x}, which is not "
+                         f"{TENSOR_ALIGNMENT}-byte aligned as TensorRT requires (pass whole tensors, not views into them)")
+    if not context.set_tensor_address(name, address):
+        raise ModelError(f"{engine}: TensorRT refused the address of tensor {name!r} (see its messages above)")
 
 
 @dataclass
@@ -42,19 +59,23 @@ class _LoadedEngine:
     output_dtype: torch.dtype
     profile: int = 0
 
-    def execute(self, batch: torch.Tensor, profile: int, stream: torch.cuda.Stream) -> torch.Tensor:
-        handle = stream.cuda_stream
+    def execute(self, batch: torch.Tensor, profile: int, stream: DeviceStream) -> torch.Tensor:
+        """Queue the engine on `batch` (already on `stream`'s device) and return the output tensor."""
+        handle = stream.handle
+        if not handle:
+            raise ValueError("TensorRT needs a non-default CUDA stream to enqueue on")
         if profile != self.profile:
             if not self.context.set_optimization_profile_async(profile, handle):
                 raise ModelError(f"{self.artifact.path}: TensorRT refused optimisation profile {profile}")
             self.profile = profile
-        batch = batch.to(self.input_dtype).contiguous()
-        if not self.context.set_input_shape(self.input_name, tuple(batch.shape)):
-            raise ModelError(f"{self.artifact.path}: TensorRT refused input shape {tuple(batch.shape)}")
-        output = torch.empty(tuple(self.context.get_tensor_shape(self.output_name)), dtype=self.output_dtype,
-                             device=batch.device)
-        self.context.set_tensor_address(self.input_name, batch.data_ptr())
-        self.context.set_tensor_address(self.output_name, output.data_ptr())
+        with stream.active():
+            batch = batch.to(self.input_dtype).contiguous()
+            if not self.context.set_input_shape(self.input_name, tuple(batch.shape)):
+                raise ModelError(f"{self.artifact.path}: TensorRT refused input shape {tuple(batch.shape)}")
+            output = torch.empty(tuple(self.context.get_tensor_shape(self.output_name)), dtype=self.output_dtype,
+                                 device=batch.device)
+        bind_tensor(self.context, self.input_name, batch, engine=self.artifact.path)
+        bind_tensor(self.context, self.output_name, output, engine=self.artifact.path)
         if not self.context.execute_async_v3(handle):
             raise ModelError(f"{self.artifact.path}: TensorRT failed to enqueue the batch")
         return output
@@ -64,6 +85,7 @@ class TensorRTBackend:
     """Runs a generator's TensorRT engines; implements `vidtrans.backends.base.Backend`."""
 
     name = "tensorrt"
+    memory_format = torch.contiguous_format
 
     def __init__(self, trt: ModuleType, target: EngineTarget, *, device: torch.device, batch: BatchRange | None,
                  workspace: int, build: bool) -> None:
@@ -71,6 +93,7 @@ class TensorRTBackend:
         self.precision: Precision = target.precision
         self.input_dtype = torch.float32  # every vidtrans export keeps fp32 inputs and outputs
         self.size_multiple = target.model.info.generator.size_multiple
+        self.stream = DeviceStream(device)
         self._trt = trt
         self._target = target
         self._batch = batch
@@ -104,17 +127,18 @@ class TensorRTBackend:
         return backend
 
     def run(self, batch: torch.Tensor) -> torch.Tensor:
-        """Translate (N, C, H, W) float32 in [-1, 1] on the GPU; queued on the current CUDA stream."""
+        """Translate (N, C, H, W) float32 in [-1, 1] on the GPU; queued on `stream`, not waited for."""
         if batch.device != self.device or batch.dim() != 4:
             raise ValueError(f"expected an (N, C, H, W) tensor on {self.device}; got {tuple(batch.shape)} on "
                              f"{batch.device}")
         n, _, height, width = batch.shape
         with torch.cuda.device(self.device):
             loaded, profile = self._engine_for(n, height, width)
-            return loaded.execute(batch, profile, torch.cuda.current_stream(self.device))
+            return loaded.execute(batch, profile, self.stream)
 
     def close(self) -> None:
         """Drop the execution contexts and engines (their GPU memory is freed with them)."""
+        self.stream.synchronize()
         for loaded in self._engines:
             loaded.context = None
             loaded.engine = None

@@ -32,5 +32,5 @@ def open_clip(path: Path, *, width: int, height: int, fps: float, crf: int = 18)
     rate = Fraction(fps).limit_denominator(1001)
     with atomic_path(Path(path)) as temporary, \
             VideoWriter(temporary, width=width, height=height, time_base=1 / rate, frame_rate=rate,
-                        options=EncodeOptions(crf=crf, preset="veryfast")) as writer:
+                        options=EncodeOptions(encoder="libx264", crf=crf, preset="veryfast")) as writer:
         yield ClipWriter(writer)

@@ -29,13 +29,12 @@ import numpy as np
 
 from vidtrans.errors import OutputError, UsageError
 from vidtrans.video.colour import Colour
+from vidtrans.video.encoders import AUTO_FALLBACK, AUTO_FALLBACK_PRESET, NVENC_ENCODERS, encoder_for, nvenc_problem
 from vidtrans.video.remux import CompanionStreams, RemuxReport, container_accepts
 
 VIDEO_SUFFIXES = (".mp4", ".mkv", ".mov", ".webm")
 _FORMATS = {".mp4": "mp4", ".mkv": "matroska", ".mov": "mov", ".webm": "webm"}
-DEFAULT_CODEC = "libx264"
 DEFAULT_CRF = 18
-_WEBM_DEFAULT_CODEC = "libvpx-vp9"
 _ISO_BMFF = {"mp4", "mov", "ipod", "3gp", "3g2", "ismv", "f4v", "psp"}
 # How each family of encoders takes a constant-quality level and a speed preset.
 _QUALITY_OPTION = {"libx264": "crf", "libx265": "crf", "libvpx-vp9": "crf", "libvpx": "crf", "libsvtav1": "crf",
@@ -47,28 +46,37 @@ _HAS_PRESET = {"libx264", "libx265", "libsvtav1", "h264_nvenc", "hevc_nvenc", "a
 class EncodeOptions:
     """Video encoder settings.
 
-    `codec` None means libx264 (libvpx-vp9 for .webm). `crf` is the constant-quality level (x264/x265,
-    VP9, SVT-AV1; `cq` for NVENC; other encoders use their own defaults). `preset` is the encoder's
-    speed preset (x264/x265 names such as "veryfast", NVENC "p1".."p7", SVT-AV1 0-13); None keeps the
-    encoder's default.
+    `encoder` "auto" takes NVENC (h264_nvenc) where it works, else libx264 at preset "veryfast" (libvpx-vp9
+    for .webm); see `vidtrans.video.encoders`. Any FFmpeg video encoder can be named instead; an NVENC one
+    that cannot encode here is refused. `crf` is the constant-quality level (x264/x265, VP9, SVT-AV1; `cq` for
+    NVENC; other encoders use their own defaults). `preset` is the named encoder's speed preset (x264/x265
+    names such as "veryfast", NVENC "p1".."p7", SVT-AV1 0-13); None keeps the encoder's default. Presets
+    differ between encoders, so `auto` takes none.
     """
 
-    codec: str | None = None
+    encoder: str = "auto"
     crf: int = DEFAULT_CRF
     preset: str | None = None
 
     def __post_init__(self) -> None:
-        if self.codec is not None:
-            try:
-                codec = av.codec.Codec(self.codec, "w")
-            except ValueError:
-                raise UsageError(f"--codec {self.codec}: no such video encoder in this FFmpeg build") from None
-            if codec.type != "video":
-                raise UsageError(f"--codec {self.codec}: is a {codec.type} encoder, not a video one")
         if isinstance(self.crf, bool) or not isinstance(self.crf, int) or not 0 <= self.crf <= 63:
             raise UsageError(f"--crf must be an integer from 0 to 63; got {self.crf!r}")
-        if self.codec is not None:
-            self.check_preset(self.codec)
+        if self.encoder == "auto":
+            if self.preset is not None:
+                raise UsageError(f"--preset {self.preset} needs an explicit --encoder: presets differ between "
+                                 f"encoders (x264: ultrafast..veryslow, NVENC: p1..p7)")
+            return
+        try:
+            codec = av.codec.Codec(self.encoder, "w")
+        except ValueError:
+            raise UsageError(f"--encoder {self.encoder}: no such video encoder in this FFmpeg build") from None
+        if codec.type != "video":
+            raise UsageError(f"--encoder {self.encoder}: is a {codec.type} encoder, not a video one")
+        self.check_preset(self.encoder)
+        problem = nvenc_problem(self.encoder) if self.encoder in NVENC_ENCODERS else None
+        if problem is not None:
+            raise UsageError(f"--encoder {self.encoder}: NVENC cannot encode here ({problem}); use --encoder auto "
+                             f"or {AUTO_FALLBACK}")
 
     def check_preset(self, codec: str) -> None:
         """Refuse a preset for an encoder that has none."""
@@ -76,11 +84,21 @@ class EncodeOptions:
             raise UsageError(f"--preset is not supported with the {codec} encoder "
                              f"(it is with {', '.join(sorted(_HAS_PRESET))})")
 
-    def codec_for(self, suffix: str) -> str:
-        """The encoder to use for an output with this suffix."""
-        if self.codec:
-            return self.codec
-        return _WEBM_DEFAULT_CODEC if suffix.lower() == ".webm" else DEFAULT_CODEC
+    def encoder_for(self, suffix: str) -> str:
+        """The encoder to use for an output with this suffix (`auto` resolved)."""
+        return encoder_for(self.encoder, suffix)
+
+    def preset_for(self, codec: str) -> str | None:
+        """The speed preset `codec` runs at: the one asked for, or under `auto` libx264's fast one."""
+        if self.encoder == "auto" and codec == AUTO_FALLBACK:
+            return AUTO_FALLBACK_PRESET
+        return self.preset
+
+    def describe(self, suffix: str) -> str:
+        """`libx264 crf 18 preset veryfast` and the like, for reports."""
+        codec = self.encoder_for(suffix)
+        preset = self.preset_for(codec)
+        return f"{codec} crf {self.crf}" + (f" preset {preset}" if preset else "")
 
     def encoder_options(self, codec: str) -> dict[str, str]:
         """The FFmpeg options for `codec`."""
@@ -90,8 +108,11 @@ class EncodeOptions:
             options[quality] = str(min(self.crf, 51) if quality == "cq" else self.crf)
         if codec.startswith("libvpx"):
             options["b"] = "0"  # constant-quality mode
-        if self.preset is not None and codec in _HAS_PRESET:
-            options["preset"] = self.preset
+        if codec in NVENC_ENCODERS:
+            options.update(rc="vbr", b="0")  # with `cq`: constant quality, no bitrate cap
+        preset = self.preset_for(codec)
+        if preset is not None and codec in _HAS_PRESET:
+            options["preset"] = preset
         return options
 
 
@@ -101,7 +122,7 @@ def check_container_codec(path: Path, options: EncodeOptions) -> None:
     suffix = path.suffix.lower()
     if suffix not in VIDEO_SUFFIXES:
         raise UsageError(f"{path}: video output must end in {', '.join(VIDEO_SUFFIXES)}")
-    codec = options.codec_for(suffix)
+    codec = options.encoder_for(suffix)
     options.check_preset(codec)
     with av.open(io.BytesIO(), mode="w", format=_FORMATS[suffix]) as probe_output:
         _require_codec(path, probe_output, codec)
@@ -109,9 +130,8 @@ def check_container_codec(path: Path, options: EncodeOptions) -> None:
 
 def _require_codec(path: Path, output: av.container.OutputContainer, codec: str) -> None:
     if not container_accepts(output, codec):
-        usual = _WEBM_DEFAULT_CODEC if output.format.name == "webm" else DEFAULT_CODEC
         raise OutputError(f"{path}: the {output.format.name} container cannot hold {codec} video "
-                          f"(use --codec with one it takes, e.g. {usual})")
+                          f"(use --encoder auto, or one it takes)")
 
 
 @dataclass(frozen=True)
@@ -141,7 +161,7 @@ class VideoWriter:
         self.width, self.height = width, height
         self.time_base = time_base
         self.colour = colour or Colour.for_images()
-        self.codec = options.codec_for(self.path.suffix)
+        self.codec = options.encoder_for(self.path.suffix)
         self._pad = (height % 2, width % 2)
         self._frames = 0
         self._durations: dict[int, int] = {}
