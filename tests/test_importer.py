@@ -99,18 +99,27 @@ class _Payload:
         return (Path.touch, (self.marker,))
 
 
-@pytest.mark.parametrize("writer", ["torch.save", "pickle.dump"])
-def test_pickle_that_would_run_code_is_refused(tmp_path: Path, writer: str) -> None:
-    marker = tmp_path / "pwned"
-    file = tmp_path / "evil.pth"
-    payload = {"model.1.weight": _Payload(marker)}
+def _write_pickle(file: Path, payload: object, writer: str) -> None:
     if writer == "torch.save":
         torch.save(payload, file)
+    elif writer == "torch.save-legacy":
+        torch.save(payload, file, _use_new_zipfile_serialization=False)
     else:
         with open(file, "wb") as handle:
-            pickle.dump(payload, handle, protocol=2)
-    with pytest.raises(ModelError, match="refusing to load"):
+            pickle.dump(payload, handle, protocol=int(writer.removeprefix("pickle-")))
+
+
+@pytest.mark.parametrize("writer", ["torch.save", "torch.save-legacy", *(f"pickle-{p}" for p in range(6))])
+def test_pickle_that_would_run_code_is_refused_as_code(tmp_path: Path, writer: str) -> None:
+    """Every way of writing a malicious pickle is named as one that would run code, with the callable."""
+    marker = tmp_path / "pwned"
+    file = tmp_path / "evil.pth"
+    _write_pickle(file, {"model.1.weight": _Payload(marker)}, writer)
+    with pytest.raises(ModelError) as error:
         import_checkpoint(file, name="evil", destination=tmp_path / "m")
+    message = str(error.value)
+    assert message.startswith(f"{file}: refusing to load: unpickling this PyTorch checkpoint would run code (")
+    assert "pathlib.Path" in message and "\n" not in message  # names what it would call
     assert not marker.exists()
     assert not (tmp_path / "m").exists()
 
@@ -141,6 +150,6 @@ def test_refusals_never_advise_unsafe_loading(tmp_path: Path) -> None:
     with pytest.raises(ModelError) as error:
         read_checkpoint(tmp_path / "evil.pth")
     message = str(error.value)
-    assert "refusing to load" in message and "Unsupported global" in message and "\n" not in message
+    assert "refusing to load" in message and "would run code" in message and "\n" not in message
     assert "weights_only" not in message
     assert not marker.exists()
