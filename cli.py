@@ -76,7 +76,7 @@ def models_list(as_json: bool = typer.Option(False, "--json", help="Print JSON i
     entries = list_models()
     if as_json:
         typer.echo(json.dumps([{
-            "name": e.name, "source": e.source, "path": str(e.path), "error": e.error,
+            "name": e.name, "source": e.source, "path": str(e.path), "error": e.error, "note": e.note,
             "generator": e.model.info.generator.type if e.model else None,
             "direction": [e.model.info.source_domain, e.model.info.target_domain] if e.model else None,
         } for e in entries], indent=2))
@@ -90,7 +90,7 @@ def models_list(as_json: bool = typer.Option(False, "--json", help="Print JSON i
             continue
         info = e.model.info
         typer.echo(f"{e.name:<24} {e.source:<8} {_describe_generator(info.generator):<28} "
-                   f"{info.source_domain} -> {info.target_domain}")
+                   f"{info.source_domain} -> {info.target_domain}" + (f"  NOTE: {e.note}" if e.note else ""))
 
 
 def _describe_generator(config: object) -> str:
