@@ -330,6 +330,8 @@ def train_run(
     name: Optional[str] = typer.Option(None, "--name", help="Run and model name (runs/NAME, model NAME)."),
     config_file: Optional[Path] = typer.Option(None, "--config", help="YAML or TOML settings; flags override it."),
     resume: Optional[Path] = typer.Option(None, "--resume", help="Continue the run in this folder."),
+    restart: bool = typer.Option(False, "--restart", help="With --resume: start that run again from step 0 with "
+                                                          "its saved settings, replacing its checkpoints."),
     mode: Optional[str] = typer.Option(None, "--mode", help="cyclegan (unpaired, default) or pix2pix (paired)."),
     net_g: Optional[str] = typer.Option(None, "--netG", "--net-g",
                                         help="resnet_9blocks, resnet_6blocks, unet_256 or unet_128."),
@@ -413,7 +415,7 @@ def train_run(
             raise UsageError("pass both DOMAIN_A and DOMAIN_B (or neither, with --config)")
         config = load_config(config_file, overrides)
         run_dir = runs_dir / config.name
-    result = train(config, run_dir, resume=resume is not None, overwrite=overwrite)
+    result = train(config, run_dir, resume=resume is not None, restart=restart, overwrite=overwrite)
     if result.model is not None:
         typer.echo(f"{config.name}: step {result.step}, epoch {result.epoch}; model {result.model.name!r} at "
                    f"{result.model.path}")

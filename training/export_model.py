@@ -9,7 +9,7 @@ from vidtrans.errors import InputError, OutputError
 from vidtrans.modeldir import MODEL_JSON, ModelDirectory, ModelInfo, load_state_dict_checked, save_model
 from vidtrans.networks import build_generator
 from vidtrans.registry import user_model_path, validate_name
-from vidtrans.training.checkpoint import LATEST, load_checkpoint
+from vidtrans.training.checkpoint import LATEST, checkpoint_files, load_checkpoint
 from vidtrans.training.config import config_from_dict
 
 RUN_MODEL = "model"  # where an unregistered run keeps its model: runs/NAME/model
@@ -49,7 +49,9 @@ def export_run(run_dir: Path, *, name: str | None = None, register: bool = True,
     run_dir = Path(run_dir)
     source = Path(checkpoint) if checkpoint is not None else run_dir / "checkpoints" / LATEST
     if checkpoint is None and not source.is_file():
-        raise InputError(f"{run_dir}: no checkpoint yet ({source} is missing); train first")
+        kept = checkpoint_files(source.parent)
+        raise InputError(f"{run_dir}: {source} is missing; " + (
+            f"export a kept one with --checkpoint {kept[0]}" if kept else "no checkpoint yet: train first"))
     state = load_checkpoint(source)
     config = config_from_dict(state["config"], where=str(source))
     name = validate_name(name or config.name)
