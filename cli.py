@@ -748,32 +748,63 @@ def synth_command(
 # --- entry point ----------------------------------------------------------------------------------------
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run the CLI and return its exit code; user errors print one line, never a traceback (unless --debug).
+def _click_exception_type() -> type[Exception]:
+    """click's ClickException: inside typer since typer vendored click, from click itself before."""
+    try:
+        from typer._click.exceptions import ClickException
+    except ImportError:  # typer that depends on click
+        from click.exceptions import ClickException  # type: ignore[no-redef]
+    return ClickException
 
-    Typer reports usage errors itself (exit code 2); vidtrans' own errors and unexpected ones are caught here.
+
+def _report_click_error(error: Exception) -> int:
+    """Print a click usage error as one line, `vidtrans: error: ...`, and return its exit code (2).
+
+    The help a missing subcommand asks for (`vidtrans models`) has already been printed when this is raised.
+    """
+    code = int(getattr(error, "exit_code", 2))
+    if type(error).__name__ == "NoArgsIsHelpError":
+        return code
+    message = " ".join(error.format_message().split()).rstrip(".")  # type: ignore[attr-defined]
+    message = message[:1].lower() + message[1:]
+    ctx = getattr(error, "ctx", None)
+    hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
+    print(f"vidtrans: error: {message}{hint}", file=sys.stderr)
+    return code
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI and return its exit code; errors print one line, never a traceback (unless --debug).
+
+    Usage errors (unknown or missing options, bad values) exit with 2, like vidtrans' own UsageError;
+    `--help` stays rich.
     """
     args = list(sys.argv[1:] if argv is None else argv)
     os.environ.setdefault("OPENCV_LOG_LEVEL", "SILENT")  # vidtrans reports unreadable images itself
     try:
-        app(args=args, prog_name="vidtrans")
+        code = app(args=args, prog_name="vidtrans", standalone_mode=False)
     except SystemExit as done:
         return done.code if isinstance(done.code, int) else (0 if done.code is None else 1)
     except KeyboardInterrupt:
         print("vidtrans: interrupted", file=sys.stderr)
         return 130
+    except typer.Abort:
+        print("vidtrans: aborted", file=sys.stderr)
+        return 1
     except VidtransError as error:
         if _debug or "--debug" in args:
             raise
         print(f"vidtrans: error: {error}", file=sys.stderr)
         return error.exit_code
     except Exception as error:  # noqa: BLE001 - the last line of defence against a bare traceback
+        if isinstance(error, _click_exception_type()):
+            return _report_click_error(error)
         if _debug or "--debug" in args:
             raise
         print(f"vidtrans: internal error: {type(error).__name__}: {error} (rerun with --debug for the traceback)",
               file=sys.stderr)
         return 1
-    return 0
+    return code if isinstance(code, int) else 0
 
 
 if __name__ == "__main__":
