@@ -105,6 +105,8 @@ def _describe_generator(config: object) -> str:
 def models_show(model: str = typer.Argument(..., help="Model name or directory."),
                 as_json: bool = typer.Option(False, "--json", help="Print model.json as it is.")) -> None:
     """Show a model's description: architecture, direction, files and provenance."""
+    import torch
+
     from vidtrans.modeldir import MODEL_JSON
     from vidtrans.networks import build_generator, count_parameters
     from vidtrans.registry import resolve_model
@@ -119,8 +121,9 @@ def models_show(model: str = typer.Argument(..., help="Model name or directory."
     typer.echo(f"path:        {found.path}")
     typer.echo(f"direction:   {info.source_domain} -> {info.target_domain}"
                + ("  (with inverse generator)" if info.has_inverse else ""))
-    typer.echo(f"generator:   {_describe_generator(info.generator)}, "
-               f"{count_parameters(build_generator(info.generator)):,} parameters")
+    with torch.device("meta"):  # counted without allocating what model.json describes
+        parameters = count_parameters(build_generator(info.generator))
+    typer.echo(f"generator:   {_describe_generator(info.generator)}, {parameters:,} parameters")
     if info.training_size:
         typer.echo(f"trained at:  {info.training_size[0]}x{info.training_size[1]}")
     for role, digest in found.sha256.items():

@@ -181,3 +181,14 @@ def test_model_info_refuses_bad_values_when_built_in_code() -> None:
     with pytest.raises(ValueError, match="normalization.std must be positive"):
         ModelInfo(name="m", generator=TINY, std=(0.5, 0.0, 0.5))
     assert ModelInfo(name="m", generator=TINY, training_size=[64, 32]).training_size == (64, 32)  # type: ignore[arg-type]
+
+
+def test_a_model_json_that_promises_a_huge_network_is_checked_before_allocating_it(tmp_path: Path) -> None:
+    """ngf 100000 would ask for about 100 TB; the weights file is compared with it first, on the meta device."""
+    model = save_model(tmp_path / "m", ModelInfo(name="m", generator=TINY), _tiny_generator())
+    doc = json.loads((model.path / "model.json").read_text())
+    doc["generator"]["ngf"] = 100_000
+    (model.path / "model.json").write_text(json.dumps(doc))
+    with pytest.raises(ModelError, match=r"weights don't match the architecture \(wrong shape: model.1.weight "
+                                         r"\(8, 3, 7, 7\) vs \(100000, 3, 7, 7\)"):
+        open_model(model.path).load_generator()

@@ -157,8 +157,11 @@ class ModelDirectory:
         path = self.weights_path(role)
         if verify and sha256_file(path) != self.sha256[role]:
             raise ModelError(f"{path}: sha256 does not match {MODEL_JSON} (the file was changed or is corrupt)")
+        state = read_safetensors(path)
+        with torch.device("meta"):  # the shapes model.json promises, checked before any memory is allocated
+            check_state_dict(build_generator(self.info.generator), state, source=path)
         module = build_generator(self.info.generator)
-        load_state_dict_checked(module, read_safetensors(path), source=path)
+        module.load_state_dict(state, strict=True)
         return module.to(device).eval()
 
     def derived_dir(self, kind: Literal["onnx", "engines"]) -> Path:
@@ -185,9 +188,9 @@ def check_finite(state: Mapping[str, torch.Tensor], *, source: Path | str) -> No
                              "a model with such weights translates to black or noise")
 
 
-def load_state_dict_checked(module: nn.Module, state: Mapping[str, torch.Tensor], *, source: Path | str) -> None:
-    """Load `state` into `module` strictly, or raise a ModelError that names the keys that don't fit or the
-    tensor that is not finite."""
+def check_state_dict(module: nn.Module, state: Mapping[str, torch.Tensor], *, source: Path | str) -> None:
+    """Raise a ModelError naming the keys of `state` that don't fit `module` (which may live on the meta
+    device), or the first tensor that is not finite."""
     expected = module.state_dict()
     missing = [k for k in expected if k not in state]
     unexpected = [k for k in state if k not in expected]
@@ -201,6 +204,11 @@ def load_state_dict_checked(module: nn.Module, state: Mapping[str, torch.Tensor]
     if problems:
         raise ModelError(f"{source}: weights don't match the architecture ({'; '.join(problems)})")
     check_finite(state, source=source)
+
+
+def load_state_dict_checked(module: nn.Module, state: Mapping[str, torch.Tensor], *, source: Path | str) -> None:
+    """Load `state` into `module` strictly, or raise the ModelError of `check_state_dict`."""
+    check_state_dict(module, state, source=source)
     module.load_state_dict(state, strict=True)
 
 
