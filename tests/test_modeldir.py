@@ -180,7 +180,8 @@ def test_non_finite_weights_are_refused_on_load_naming_the_tensor(tmp_path: Path
 def test_model_info_refuses_bad_values_when_built_in_code() -> None:
     with pytest.raises(ValueError, match="normalization.std must be positive"):
         ModelInfo(name="m", generator=TINY, std=(0.5, 0.0, 0.5))
-    assert ModelInfo(name="m", generator=TINY, training_size=[64, 32]).training_size == (64, 32)  # type: ignore[arg-type]
+    listed = ModelInfo(name="m", generator=TINY, training_size=[64, 32])  # type: ignore[arg-type]
+    assert listed.training_size == (64, 32)
 
 
 def test_a_model_json_that_promises_a_huge_network_is_checked_before_allocating_it(tmp_path: Path) -> None:

@@ -6,8 +6,7 @@ import json
 from pathlib import Path
 
 from vidtrans.errors import InputError, OutputError
-from vidtrans.modeldir import MODEL_JSON, ModelDirectory, ModelInfo, load_state_dict_checked, save_model
-from vidtrans.networks import build_generator
+from vidtrans.modeldir import MODEL_JSON, ModelDirectory, ModelInfo, generator_with_weights, save_model
 from vidtrans.registry import user_model_path, validate_name
 from vidtrans.training.checkpoint import LATEST, checkpoint_files, load_checkpoint
 from vidtrans.training.config import config_from_dict
@@ -63,8 +62,7 @@ def export_run(run_dir: Path, *, name: str | None = None, register: bool = True,
     networks = state["model"]["networks"]
     generators = []
     for role in ("G", "F") if config.mode == "cyclegan" else ("G",):
-        net = build_generator(generator_config)
-        load_state_dict_checked(net, networks[role], source=f"{source} ({role})")
+        net = generator_with_weights(generator_config, networks[role], source=f"{source} ({role})")
         generators.append(net.eval())
     size = state.get("training_size")
     info = ModelInfo(

@@ -11,8 +11,8 @@ import torch
 
 from vidtrans.errors import InputError, ModelError
 from vidtrans.fsutil import sha256_file
-from vidtrans.modeldir import ModelDirectory, ModelInfo, load_state_dict_checked, save_model
-from vidtrans.networks import GeneratorConfig, build_generator, generator_config
+from vidtrans.modeldir import ModelDirectory, ModelInfo, generator_with_weights, save_model
+from vidtrans.networks import GeneratorConfig, generator_config
 from vidtrans.networks.config import GeneratorArch, Norm
 from vidtrans.registry import user_model_path, validate_name
 from vidtrans.safeload import load_weights_only
@@ -98,8 +98,7 @@ def import_checkpoint(path: Path, *, name: str, arch: GeneratorArch | None = Non
     if dropout:
         config = dataclasses.replace(config, dropout=True)
     state = clean_state_dict(state, config)
-    generator = build_generator(config)
-    load_state_dict_checked(generator, state, source=path)
+    generator = generator_with_weights(config, state, source=path)
     info = ModelInfo(
         name=name, generator=config, source_domain=source_domain, target_domain=target_domain,
         training_size=(256, 256),

@@ -157,11 +157,7 @@ class ModelDirectory:
         path = self.weights_path(role)
         if verify and sha256_file(path) != self.sha256[role]:
             raise ModelError(f"{path}: sha256 does not match {MODEL_JSON} (the file was changed or is corrupt)")
-        state = read_safetensors(path)
-        with torch.device("meta"):  # the shapes model.json promises, checked before any memory is allocated
-            check_state_dict(build_generator(self.info.generator), state, source=path)
-        module = build_generator(self.info.generator)
-        module.load_state_dict(state, strict=True)
+        module = generator_with_weights(self.info.generator, read_safetensors(path), source=path)
         return module.to(device).eval()
 
     def derived_dir(self, kind: Literal["onnx", "engines"]) -> Path:
@@ -206,10 +202,17 @@ def check_state_dict(module: nn.Module, state: Mapping[str, torch.Tensor], *, so
     check_finite(state, source=source)
 
 
-def load_state_dict_checked(module: nn.Module, state: Mapping[str, torch.Tensor], *, source: Path | str) -> None:
-    """Load `state` into `module` strictly, or raise the ModelError of `check_state_dict`."""
-    check_state_dict(module, state, source=source)
+def generator_with_weights(config: GeneratorConfig, state: Mapping[str, torch.Tensor], *,
+                           source: Path | str) -> nn.Module:
+    """The generator of `config` holding `state`, or the ModelError of `check_state_dict`.
+
+    The check runs on the meta device first, so a config that promises a huge network allocates nothing.
+    """
+    with torch.device("meta"):
+        check_state_dict(build_generator(config), state, source=source)
+    module = build_generator(config)
     module.load_state_dict(state, strict=True)
+    return module
 
 
 def _state_for_saving(module: nn.Module) -> dict[str, torch.Tensor]:
