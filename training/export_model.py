@@ -15,7 +15,10 @@ RUN_MODEL = "model"  # where an unregistered run keeps its model: runs/NAME/mode
 
 
 def _owned_by(path: Path, run_dir: Path) -> bool:
-    """Whether the model directory at `path` was written by this run (so the run may replace it)."""
+    """Whether the model directory at `path` was written by this run (so the run may replace it): its own
+    `runs/NAME/model` always is, even after the run folder moved; elsewhere, its provenance says so."""
+    if Path(path).resolve() == (Path(run_dir) / RUN_MODEL).resolve():
+        return True
     try:
         doc = json.loads((path / MODEL_JSON).read_text(encoding="utf-8"))
         return doc["provenance"]["training_run"] == str(run_dir.resolve())
