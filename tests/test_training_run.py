@@ -206,7 +206,7 @@ def test_resume_without_latest_continues_from_the_newest_usable_epoch_file(
     kept = tmp_path / "part" / "checkpoints"
     (kept / "latest.pt").unlink()
     (kept / "epoch_0002.pt").write_bytes((kept / "epoch_0002.pt").read_bytes()[:1000])
-    with pytest.raises(InputError, match=r"latest.pt is missing; export a kept one with --checkpoint .*epoch_0002"):
+    with pytest.raises(InputError, match=r"latest.pt: missing; export a kept one with --checkpoint .*epoch_0002"):
         export_run(tmp_path / "part", register=False)
     first = (kept / "epoch_0001.pt").stat()
     capsys.readouterr()

@@ -52,7 +52,7 @@ def export_run(run_dir: Path, *, name: str | None = None, register: bool = True,
     source = Path(checkpoint) if checkpoint is not None else run_dir / "checkpoints" / LATEST
     if checkpoint is None and not source.is_file():
         kept = checkpoint_files(source.parent)
-        raise InputError(f"{run_dir}: {source} is missing; " + (
+        raise InputError(f"{source}: missing; " + (
             f"export a kept one with --checkpoint {kept[0]}" if kept else "no checkpoint yet: train first"))
     state = load_checkpoint(source)
     config = config_from_dict(state["config"], where=str(source))
