@@ -16,6 +16,7 @@ import pytest
 import torch
 
 from vidtrans.convert import ConvertOptions, convert
+from vidtrans.evaluate import EvalOptions, evaluate
 from vidtrans.images import read_image, write_image
 from vidtrans.modeldir import ModelDirectory, ModelInfo, save_model
 from vidtrans.networks import ResnetGeneratorConfig, build_generator, init_weights
@@ -87,6 +88,18 @@ def test_synth_records_the_items_of_a_non_finite_batch_as_failed_and_goes_on(
     assert all(status[name] == ("ok", None) for name in ("0.png", "2.png", "3.png"))
     assert not (tmp_path / "out" / "1.png").exists()
     assert read_image(tmp_path / "out" / "2.png").shape == (16, 16, 3)
+
+
+def test_eval_fails_naming_the_image_instead_of_scoring_black(tmp_path: Path, fragile_model: ModelDirectory) -> None:
+    folder = tmp_path / "val"
+    folder.mkdir()
+    write_image(folder / "a.png", _flat(GREY)[0])
+    write_image(folder / "b.png", _flat(BLACK)[0])
+    with pytest.raises(NonFiniteOutput) as error:
+        evaluate(fragile_model, source=folder, output_dir=tmp_path / "report",
+                 options=EvalOptions(device="cpu", quiet=True))
+    assert str(error.value).startswith(f"{folder / 'b.png'}: the model's output holds NaN or infinite values")
+    assert not (tmp_path / "report").exists()
 
 
 @pytest.mark.gpu

@@ -24,7 +24,7 @@ from vidtrans.fsutil import atomic_write_text
 from vidtrans.images import list_images, read_image, write_image
 from vidtrans.metrics import l1, psnr, ssim
 from vidtrans.modeldir import ModelDirectory
-from vidtrans.translator import Translator
+from vidtrans.translator import NonFiniteOutput, Translator
 
 REPORT_JSON = "report.json"
 EXAMPLES_PNG = "examples.png"
@@ -185,12 +185,15 @@ def evaluate(model: ModelDirectory, *, source: Path, target: Path | None = None,
         with Progress(len(items), unit="images", description="eval", enabled=not options.quiet) as progress:
             for name, a_path, b_path in items:
                 a = read_image(a_path)
-                fake = forward.translate(a[None])[0]
                 b = read_image(b_path) if b_path is not None else None
                 if b is not None and b.shape != a.shape:
                     raise InputError(f"{b_path}: size {b.shape[1]}x{b.shape[0]} differs from its pair "
                                      f"{a_path} ({a.shape[1]}x{a.shape[0]})")
-                cycle = inverse.translate(fake[None])[0] if inverse is not None else None
+                try:
+                    fake = forward.translate(a[None])[0]
+                    cycle = inverse.translate(fake[None])[0] if inverse is not None else None
+                except NonFiniteOutput as error:
+                    raise NonFiniteOutput(f"{a_path}: {error}") from None
                 scores.append(ItemScores(
                     name=name,
                     psnr=psnr(fake, b) if b is not None else None,
