@@ -78,7 +78,7 @@ def models_list(as_json: bool = typer.Option(False, "--json", help="Print JSON i
     entries = list_models()
     if as_json:
         typer.echo(json.dumps([{
-            "name": e.name, "source": e.source, "path": str(e.path), "error": e.error,
+            "name": e.name, "source": e.source, "path": str(e.path), "error": e.error, "note": e.note,
             "generator": e.model.info.generator.type if e.model else None,
             "direction": [e.model.info.source_domain, e.model.info.target_domain] if e.model else None,
         } for e in entries], indent=2))
@@ -92,7 +92,7 @@ def models_list(as_json: bool = typer.Option(False, "--json", help="Print JSON i
             continue
         info = e.model.info
         typer.echo(f"{e.name:<24} {e.source:<8} {_describe_generator(info.generator):<28} "
-                   f"{info.source_domain} -> {info.target_domain}")
+                   f"{info.source_domain} -> {info.target_domain}" + (f"  NOTE: {e.note}" if e.note else ""))
 
 
 def _describe_generator(config: object) -> str:
@@ -106,29 +106,18 @@ def _describe_generator(config: object) -> str:
 @models_app.command("show")
 def models_show(model: str = typer.Argument(..., help="Model name or directory."),
                 as_json: bool = typer.Option(False, "--json", help="Print model.json as it is.")) -> None:
-    """Show a model's description: architecture, direction, files and provenance."""
+    """Show a model's card (README.md beside the weights): what it translates, training, metrics, use, files."""
+    from vidtrans.modelcard import CARD_FILE, render_card
     from vidtrans.modeldir import MODEL_JSON
-    from vidtrans.networks import build_generator, count_parameters
     from vidtrans.registry import resolve_model
 
     found = resolve_model(model)
-    doc = json.loads((found.path / MODEL_JSON).read_text(encoding="utf-8"))
     if as_json:
-        typer.echo(json.dumps(doc, indent=2))
+        typer.echo((found.path / MODEL_JSON).read_text(encoding="utf-8"), nl=False)
         return
-    info = found.info
-    typer.echo(f"name:        {info.name}")
-    typer.echo(f"path:        {found.path}")
-    typer.echo(f"direction:   {info.source_domain} -> {info.target_domain}"
-               + ("  (with inverse generator)" if info.has_inverse else ""))
-    typer.echo(f"generator:   {_describe_generator(info.generator)}, "
-               f"{count_parameters(build_generator(info.generator)):,} parameters")
-    if info.training_size:
-        typer.echo(f"trained at:  {info.training_size[0]}x{info.training_size[1]}")
-    for role, digest in found.sha256.items():
-        typer.echo(f"{role + ':':<13}{found.weights_path(role).name} sha256 {digest[:16]}...")  # type: ignore[arg-type]
-    for key, value in info.provenance.items():
-        typer.echo(f"{key + ':':<13}{value}")
+    card = found.path / CARD_FILE
+    typer.echo(f"<!-- {found.path} -->")
+    typer.echo(card.read_text(encoding="utf-8") if card.is_file() else render_card(found.info, found.sha256), nl=False)
 
 
 @models_app.command("import")
@@ -318,6 +307,8 @@ def train_run(
     domain_b: Optional[str] = typer.Argument(None, metavar="DOMAIN_B", help=_domain_help("domain_b")),
     config_file: Optional[Path] = typer.Option(None, "--config", help="YAML or TOML settings; flags override it."),
     resume: Optional[Path] = typer.Option(None, "--resume", help="Continue the run in this folder."),
+    restart: bool = typer.Option(False, "--restart", help="With --resume: start that run again from step 0 with "
+                                                          "its saved settings, replacing its checkpoints."),
     runs_dir: Path = typer.Option(Path("runs"), "--runs-dir", help="Folder of runs."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing run or model of that name."),
     print_config: bool = typer.Option(False, "--print-config",
@@ -334,7 +325,7 @@ def train_run(
     if print_config:
         typer.echo(config_to_yaml(config), nl=False)
         return
-    result = train(config, run_dir, resume=resume is not None, overwrite=overwrite)
+    result = train(config, run_dir, resume=resume is not None, restart=restart, overwrite=overwrite)
     if result.model is not None:
         typer.echo(f"{config.name}: step {result.step}, epoch {result.epoch}; model {result.model.name!r} at "
                    f"{result.model.path}")
@@ -481,6 +472,8 @@ def eval_command(
     inception_weights: Optional[Path] = typer.Option(
         None, "--inception-weights", help="pytorch-fid Inception weights (pt_inception-2015-12-05-6726825d.pth); "
                                           "enables FID and KID."),
+    record: bool = typer.Option(False, "--record", help="Add the results to the model's card (README.md) and "
+                                                      "model.json."),
     allow_other_inception: bool = typer.Option(
         False, "--allow-other-inception", help="Use --inception-weights that are not pytorch-fid's file (their FID "
                                                "is not comparable with published figures)."),
@@ -503,7 +496,8 @@ def eval_command(
     found = resolve_model(model)
     options = EvalOptions(runtime=runtime, max_items=max_items,
                           examples=examples, inception_weights=inception_weights,
-                          allow_other_inception=allow_other_inception, overwrite=overwrite, quiet=quiet)
+                          allow_other_inception=allow_other_inception, record=record, overwrite=overwrite,
+                          quiet=quiet)
     report = evaluate(found, source=pairs[0] if pairs else source, target=pairs[1] if pairs else target,
                       paired=pairs is not None, output_dir=output, options=options)
     typer.echo(json.dumps(report.to_json(), indent=2) if as_json else "\n".join(report.summary_lines()))
@@ -615,34 +609,65 @@ def _choose_cpu_threads() -> None:
     os.environ.setdefault("OMP_NUM_THREADS", os.environ["VIDTRANS_THREADS"])
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run the CLI and return its exit code; user errors print one line, never a traceback (unless --debug).
+def _click_exception_type() -> type[Exception]:
+    """click's ClickException: inside typer since typer vendored click, from click itself before."""
+    try:
+        from typer._click.exceptions import ClickException
+    except ImportError:  # typer that depends on click
+        from click.exceptions import ClickException  # type: ignore[no-redef]
+    return ClickException
 
-    Typer reports usage errors itself (exit code 2); vidtrans' own errors and unexpected ones are caught here.
+
+def _report_click_error(error: Exception) -> int:
+    """Print a click usage error as one line, `vidtrans: error: ...`, and return its exit code (2).
+
+    The help a missing subcommand asks for (`vidtrans models`) has already been printed when this is raised.
+    """
+    code = int(getattr(error, "exit_code", 2))
+    if type(error).__name__ == "NoArgsIsHelpError":
+        return code
+    message = " ".join(error.format_message().split()).rstrip(".")  # type: ignore[attr-defined]
+    message = message[:1].lower() + message[1:]
+    ctx = getattr(error, "ctx", None)
+    hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
+    print(f"vidtrans: error: {message}{hint}", file=sys.stderr)
+    return code
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI and return its exit code; errors print one line, never a traceback (unless --debug).
+
+    Usage errors (unknown or missing options, bad values) exit with 2, like vidtrans' own UsageError;
+    `--help` stays rich.
     """
     args = list(sys.argv[1:] if argv is None else argv)
     os.environ.setdefault("OPENCV_LOG_LEVEL", "SILENT")  # vidtrans reports unreadable images itself
     if args and args[0] in _MODEL_COMMANDS:
         _choose_cpu_threads()
     try:
-        app(args=args, prog_name="vidtrans")
+        code = app(args=args, prog_name="vidtrans", standalone_mode=False)
     except SystemExit as done:
         return done.code if isinstance(done.code, int) else (0 if done.code is None else 1)
     except KeyboardInterrupt:
         print("vidtrans: interrupted", file=sys.stderr)
         return 130
+    except typer.Abort:
+        print("vidtrans: aborted", file=sys.stderr)
+        return 1
     except VidtransError as error:
         if _debug or "--debug" in args:
             raise
         print(f"vidtrans: error: {error}", file=sys.stderr)
         return error.exit_code
     except Exception as error:  # noqa: BLE001 - the last line of defence against a bare traceback
+        if isinstance(error, _click_exception_type()):
+            return _report_click_error(error)
         if _debug or "--debug" in args:
             raise
         print(f"vidtrans: internal error: {type(error).__name__}: {error} (rerun with --debug for the traceback)",
               file=sys.stderr)
         return 1
-    return 0
+    return code if isinstance(code, int) else 0
 
 
 if __name__ == "__main__":

@@ -7,11 +7,7 @@ from pathlib import Path
 from typing import Literal
 
 from vidtrans.modeldir import ModelDirectory
-from vidtrans.registry import BUNDLED_MODELS, vidtrans_home
-
-
-def _is_bundled(model: ModelDirectory) -> bool:
-    return model.path.resolve().parent == BUNDLED_MODELS.resolve()
+from vidtrans.registry import is_bundled, vidtrans_home
 
 
 def artifact_dir(model: ModelDirectory, kind: Literal["onnx", "engines"]) -> Path:
@@ -20,7 +16,7 @@ def artifact_dir(model: ModelDirectory, kind: Literal["onnx", "engines"]) -> Pat
     Bundled models (inside the installed package) and models in read-only folders keep their artefacts under
     `$VIDTRANS_HOME/cache/<name>-<weights hash>/<kind>`, so vidtrans never writes into its own package.
     """
-    if not _is_bundled(model):
+    if not is_bundled(model):
         try:
             folder = model.derived_dir(kind)
             if os.access(folder, os.W_OK):

@@ -53,7 +53,8 @@ def test_import_list_show_remove(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert listed["h2z"]["direction"] == ["horse", "zebra"]
     assert main(["models", "show", "h2z"]) == 0
     shown = capsys.readouterr().out
-    assert "horse -> zebra" in shown and "resnet 6 blocks, ngf 4" in shown
+    assert "# h2z: horse -> zebra" in shown and "resnet 6 blocks, ngf 4" in shown
+    assert "Imported from the checkpoint `latest_net_G_A.pth`" in shown
     assert main(["models", "import", str(checkpoint), "--name", "h2z"]) == 1
     assert "already exists" in capsys.readouterr().err
     assert main(["models", "remove", "h2z", "--yes"]) == 0
@@ -84,3 +85,26 @@ def test_console_script_never_prints_a_traceback(tmp_path: Path) -> None:
     debug = subprocess.run([sys.executable, "-m", "vidtrans", "--debug", "models", "import", str(bad), "--name", "b"],
                            capture_output=True, text=True, env={"VIDTRANS_HOME": str(tmp_path), "PATH": ""})
     assert debug.returncode != 0 and "Traceback" in debug.stderr
+
+
+@pytest.mark.parametrize(("args", "expected"), [
+    (["convert", "clip.mp4"], "vidtrans: error: missing option '--model' / '-m' (see 'vidtrans convert --help')"),
+    (["convert", "clip.mp4", "-m", "demo", "--bogus"], "vidtrans: error: no such option: --bogus"),
+    (["convert", "clip.mp4", "-m", "demo", "--batch-size", "many"], "invalid value for '--batch-size' / '-b'"),
+    (["models", "impor"], "no such command 'impor'. Did you mean 'import'?"),
+    (["train", "--resume"], "vidtrans: error: option '--resume' requires an argument"),
+    (["models", "remove", "x"], "vidtrans: error: removing 'x' needs confirmation: pass --yes"),  # vidtrans' own
+])
+def test_usage_errors_are_one_line_with_exit_code_2(capsys: pytest.CaptureFixture[str], args: list[str],
+                                                    expected: str) -> None:
+    assert main(args) == 2
+    captured = capsys.readouterr()
+    assert captured.err.startswith("vidtrans: error: ") and captured.err.count("\n") == 1, captured.err
+    assert expected in captured.err and captured.out == ""
+
+
+def test_help_stays_rich(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["convert", "--help"]) == 0
+    assert "╭─ Options" in capsys.readouterr().out
+    assert main(["models"]) == 2  # a group without its command shows its help
+    assert "import" in capsys.readouterr().out

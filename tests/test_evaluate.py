@@ -118,3 +118,18 @@ def test_eval_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["eval", "--model", str(tmp_path / "grey"), "--pairs", str(a), str(tmp_path / "nope"),
                  "--output", str(tmp_path / "out2"), "--device", "cpu"]) == 1
     assert "nope: no such folder" in capsys.readouterr().err
+
+
+def test_eval_record_puts_the_results_on_the_model_card(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from vidtrans.modelcard import CARD_FILE
+
+    _constant_model(tmp_path / "grey", 100)
+    a, b = _pairs(tmp_path, [90, 96], [104, 104])
+    assert main(["eval", "--model", str(tmp_path / "grey"), "--pairs", str(a), str(b), "--output",
+                 str(tmp_path / "out"), "--backend", "torch", "--device", "cpu", "--record", "-q"]) == 0
+    card = (tmp_path / "grey" / CARD_FILE).read_text(encoding="utf-8")
+    assert "| `a vs b` | 2 | 36.09 |" in card  # PSNR of grey 100 against grey 104
+    assert open_model(tmp_path / "grey").info.evaluations[0]["psnr"] == pytest.approx(36.09, abs=0.01)
+    capsys.readouterr()
+    assert main(["models", "show", str(tmp_path / "grey")]) == 0
+    assert "| `a vs b` | 2 | 36.09 |" in capsys.readouterr().out

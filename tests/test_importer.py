@@ -99,18 +99,27 @@ class _Payload:
         return (Path.touch, (self.marker,))
 
 
-@pytest.mark.parametrize("writer", ["torch.save", "pickle.dump"])
-def test_pickle_that_would_run_code_is_refused(tmp_path: Path, writer: str) -> None:
-    marker = tmp_path / "pwned"
-    file = tmp_path / "evil.pth"
-    payload = {"model.1.weight": _Payload(marker)}
+def _write_pickle(file: Path, payload: object, writer: str) -> None:
     if writer == "torch.save":
         torch.save(payload, file)
+    elif writer == "torch.save-legacy":
+        torch.save(payload, file, _use_new_zipfile_serialization=False)
     else:
         with open(file, "wb") as handle:
-            pickle.dump(payload, handle, protocol=2)
-    with pytest.raises(ModelError, match="refusing to load"):
+            pickle.dump(payload, handle, protocol=int(writer.removeprefix("pickle-")))
+
+
+@pytest.mark.parametrize("writer", ["torch.save", "torch.save-legacy", *(f"pickle-{p}" for p in range(6))])
+def test_pickle_that_would_run_code_is_refused_as_code(tmp_path: Path, writer: str) -> None:
+    """Every way of writing a malicious pickle is named as one that would run code, with the callable."""
+    marker = tmp_path / "pwned"
+    file = tmp_path / "evil.pth"
+    _write_pickle(file, {"model.1.weight": _Payload(marker)}, writer)
+    with pytest.raises(ModelError) as error:
         import_checkpoint(file, name="evil", destination=tmp_path / "m")
+    message = str(error.value)
+    assert message.startswith(f"{file}: refusing to load: unpickling this PyTorch checkpoint would run code (")
+    assert "pathlib.Path" in message and "\n" not in message  # names what it would call
     assert not marker.exists()
     assert not (tmp_path / "m").exists()
 
@@ -141,6 +150,40 @@ def test_refusals_never_advise_unsafe_loading(tmp_path: Path) -> None:
     with pytest.raises(ModelError) as error:
         read_checkpoint(tmp_path / "evil.pth")
     message = str(error.value)
-    assert "refusing to load" in message and "Unsupported global" in message and "\n" not in message
+    assert "refusing to load" in message and "would run code" in message and "\n" not in message
     assert "weights_only" not in message
     assert not marker.exists()
+
+
+@pytest.mark.parametrize(("key", "value"), [("model.4.weight", float("nan")), ("model.26.bias", float("inf"))])
+def test_non_finite_weights_are_refused_on_import(tmp_path: Path, key: str, value: float) -> None:
+    state = _official_resnet_state()
+    state[key].view(-1)[1] = value
+    torch.save(state, tmp_path / "g.pth")
+    with pytest.raises(ModelError) as error:
+        import_checkpoint(tmp_path / "g.pth", name="x", destination=tmp_path / "m")
+    assert str(error.value).startswith(f"{tmp_path / 'g.pth'}: tensor {key} holds 1 NaN or infinite value(s)")
+    assert not (tmp_path / "m").exists()
+
+
+@pytest.mark.parametrize(("change", "arch", "expected"), [
+    (lambda s: s.update({"model.1.weight": torch.zeros(8)}), None,
+     "model.1.weight has shape (8,), not that of a convolution weight"),
+    (lambda s: s.update({"model.1.weight": torch.zeros(0, 3, 7, 7)}), "resnet_9blocks",
+     "model.1.weight has shape (0, 3, 7, 7), not that of a convolution weight"),
+    (lambda s: s.update({"model.26.weight": torch.zeros(3, 8)}), None, "model.26.weight has shape (3, 8)"),
+    (lambda s: s.update({"model.1.weight": torch.zeros(8, 1, 7, 7)}), None,
+     "the generator takes 1 channel(s) and returns 3; vidtrans translates RGB"),
+    (lambda s: [s.pop(k) for k in list(s) if k.startswith("model.18.")], None,
+     "cannot tell the architecture from the keys"),
+], ids=["1-D first conv", "ngf 0 with --arch", "2-D last conv", "1 input channel", "8 residual blocks"])
+def test_malformed_state_dicts_are_one_line_errors_naming_the_file(tmp_path: Path, change, arch, expected) -> None:
+    state = _official_resnet_state()
+    change(state)
+    file = tmp_path / "g.pth"
+    torch.save(state, file)
+    with pytest.raises(ModelError) as error:
+        import_checkpoint(file, name="x", arch=arch, destination=tmp_path / "m")
+    message = str(error.value)
+    assert message.startswith(f"{file}: ") and expected in message and "\n" not in message
+    assert not (tmp_path / "m").exists()

@@ -76,3 +76,33 @@ def test_list_and_remove(home: Path) -> None:
     with pytest.raises(UsageError):
         remove_model("../two")
     assert (user_models_dir() / "two").is_dir()
+
+
+def test_the_names_of_bundled_models_are_refused_for_user_models(home: Path, tmp_path: Path) -> None:
+    from vidtrans.importer import import_checkpoint
+    from vidtrans.training.export_model import check_destination
+
+    with pytest.raises(UsageError, match="'demo' is the name of a bundled model"):
+        user_model_path("demo")
+    checkpoint = tmp_path / "g.pth"
+    torch.save(build_generator(ResnetGeneratorConfig(ngf=4, n_blocks=6)).state_dict(), checkpoint)
+    with pytest.raises(UsageError, match="bundled model"):
+        import_checkpoint(checkpoint, name="demo")
+    with pytest.raises(UsageError, match="bundled model"):  # a training run checks before it starts
+        check_destination(tmp_path / "runs" / "demo", "demo", register=True, overwrite=True)
+    assert not (home / "models" / "demo").exists()
+    assert resolve_model("demo").path.parent.name == "models"  # still the bundled one
+    written = import_checkpoint(checkpoint, name="demo", destination=tmp_path / "mine")  # not registered: fine
+    assert written.name == "demo" and resolve_model(str(written.path)).path == written.path
+
+
+def test_a_user_model_that_hides_a_bundled_one_is_flagged(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Older versions registered such names; the user model still wins, but never silently."""
+    old = save_model(user_models_dir() / "demo", ModelInfo(name="demo", generator=TINY), build_generator(TINY))
+    entry = next(e for e in list_models() if e.name == "demo")
+    assert entry.source == "user" and "hides the bundled model 'demo'" in (entry.note or "")
+    capsys.readouterr()
+    assert resolve_model("demo").path == old.path
+    assert "hides the bundled model 'demo'" in capsys.readouterr().err
+    remove_model("demo")  # it can still be removed, which brings the bundled one back
+    assert resolve_model("demo").path != old.path

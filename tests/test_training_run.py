@@ -20,7 +20,9 @@ import torch
 from vidtrans.cli import main
 from vidtrans.images import write_image
 from vidtrans.registry import resolve_model
-from vidtrans.training.checkpoint import load_checkpoint
+from vidtrans.errors import InputError, UsageError
+from vidtrans.training.checkpoint import load_checkpoint, save_checkpoint
+from vidtrans.training.export_model import export_run
 from vidtrans.training.config import load_config
 from vidtrans.training.loop import Runtime, build_model, train
 from vidtrans.training.rundir import load_run_config
@@ -191,6 +193,62 @@ def test_pix2pix_resume_restores_dropout_randomness(tmp_path: Path) -> None:
     train(load_run_config(tmp_path / "part", {"max_steps": 6}), tmp_path / "part", resume=True, progress=False)
     _assert_identical(_weights(tmp_path / "whole" / "checkpoints" / "latest.pt"),
                       _weights(tmp_path / "part" / "checkpoints" / "latest.pt"))
+
+
+def test_resume_without_latest_continues_from_the_newest_usable_epoch_file(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """latest.pt gone and epoch_0002.pt damaged: the run resumes from epoch_0001.pt, never from step 0."""
+    game, real = _domains(tmp_path)
+    settings = {**TINY_SETTINGS, "domain_a": str(game), "domain_b": str(real), "batch_size": 2, "pool_size": 3,
+                "epochs": 2, "epochs_decay": 1, "save_every": 1, "log_every": 3}
+    train(load_config(None, {**settings, "name": "whole"}), tmp_path / "whole", progress=False)
+    train(load_config(None, {**settings, "name": "part", "max_steps": 7}), tmp_path / "part", progress=False)
+    kept = tmp_path / "part" / "checkpoints"
+    (kept / "latest.pt").unlink()
+    (kept / "epoch_0002.pt").write_bytes((kept / "epoch_0002.pt").read_bytes()[:1000])
+    with pytest.raises(InputError, match=r"latest.pt: missing; export a kept one with --checkpoint .*epoch_0002"):
+        export_run(tmp_path / "part", register=False)
+    first = (kept / "epoch_0001.pt").stat()
+    capsys.readouterr()
+    result = train(load_run_config(tmp_path / "part", {"max_steps": 100}), tmp_path / "part", resume=True,
+                   progress=False)
+    error = capsys.readouterr().err
+    assert f"skipping {kept / 'latest.pt'}: missing" in error
+    assert f"skipping {kept / 'epoch_0002.pt'}: not a readable checkpoint" in error
+    assert "resuming at step 3, epoch 1 from epoch_0001.pt" in error
+    assert (result.step, result.epoch) == (9, 3)
+    assert (kept / "epoch_0001.pt").stat().st_ino == first.st_ino  # kept as it was, not written again
+    _assert_identical(_weights(tmp_path / "whole" / "checkpoints" / "latest.pt"), _weights(kept / "latest.pt"))
+    _assert_identical(_weights(tmp_path / "whole" / "checkpoints" / "epoch_0002.pt"), _weights(kept / "epoch_0002.pt"))
+
+
+def test_resume_refuses_when_no_checkpoint_is_usable_and_restart_starts_over(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    game, real = _domains(tmp_path)
+    settings = {**TINY_SETTINGS, "domain_a": str(game), "domain_b": str(real), "batch_size": 2, "save_every": 1,
+                "max_steps": 4, "name": "run"}
+    run = tmp_path / "run"
+    train(load_config(None, settings), run, progress=False)
+    kept = run / "checkpoints"
+    diverged = load_checkpoint(kept / "latest.pt")
+    diverged["model"]["networks"]["G"]["model.1.weight"][0, 0, 0, 0] = float("nan")
+    save_checkpoint(kept / "latest.pt", {k: v for k, v in diverged.items() if k != "format"})
+    (kept / "epoch_0001.pt").write_bytes(b"PK\x03\x04 damaged")
+    before = {p.name: p.read_bytes() for p in kept.iterdir()}
+    with pytest.raises(InputError) as refused:
+        train(load_run_config(run, {}), run, resume=True, progress=False)
+    message = str(refused.value)
+    assert message.startswith(f"{kept}: no checkpoint can be resumed from (latest.pt (G): tensor model.1.weight "
+                              "holds 1 NaN") and "epoch_0001.pt: not a readable checkpoint" in message
+    assert message.endswith("pass --restart to start the run again from step 0, replacing them")
+    assert {p.name: p.read_bytes() for p in kept.iterdir()} == before  # nothing touched
+    with pytest.raises(UsageError, match="--restart starts an existing run again"):
+        train(load_run_config(run, {}), run, restart=True, progress=False)
+    assert main(["train", "--resume", str(run), "--restart"]) == 0
+    assert "restarted from step 0" in capsys.readouterr().err
+    assert load_checkpoint(kept / "latest.pt")["step"] == 4
+    assert sorted(p.name for p in kept.iterdir()) == ["epoch_0001.pt", "latest.pt"]
+    assert load_checkpoint(kept / "epoch_0001.pt")["step"] == 3
 
 
 def test_sigkill_mid_run_then_resume_matches_an_uninterrupted_run(tmp_path: Path) -> None:

@@ -7,18 +7,23 @@ states as tensors, image pools as tensor stacks), so it loads with `torch.load(w
 from __future__ import annotations
 
 import os
+import re
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from vidtrans.errors import InputError
+from vidtrans.errors import InputError, VidtransError
 from vidtrans.fsutil import atomic_path
+from vidtrans.modeldir import check_finite
 from vidtrans.safeload import load_weights_only
 
 FORMAT = 1
 LATEST = "latest.pt"
+_EPOCH_FILE = re.compile(r"^epoch_(\d+)\.pt$")
+_KEYS = ("config", "step", "epoch", "samples_in_epoch", "model", "ranks", "skipped")
 
 
 def epoch_name(epoch: int) -> str:
@@ -68,6 +73,59 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise InputError(f"{path}: not a vidtrans training checkpoint (format {FORMAT})")
     return state
+
+
+def checkpoint_files(folder: Path) -> list[Path]:
+    """The checkpoints in `folder`, newest first: latest.pt, then the kept epoch_*.pt by epoch, last first."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    epochs = sorted(((int(m.group(1)), p) for p in folder.iterdir() if (m := _EPOCH_FILE.match(p.name))),
+                    reverse=True)
+    latest = [folder / LATEST] if (folder / LATEST).is_file() else []
+    return latest + [path for _, path in epochs]
+
+
+def load_resumable(path: Path) -> dict[str, Any]:
+    """`load_checkpoint`, also checking that the state is complete and its networks' weights are finite."""
+    state = load_checkpoint(path)
+    missing = [key for key in _KEYS if key not in state]
+    networks = state.get("model", {}).get("networks") if isinstance(state.get("model"), dict) else None
+    if missing or not isinstance(networks, dict):
+        raise InputError(f"{path}: an incomplete checkpoint (missing: {', '.join(missing) or 'model.networks'})")
+    for role, weights in networks.items():
+        check_finite(weights, source=f"{path} ({role})")
+    return state
+
+
+@dataclass(frozen=True)
+class ResumePoint:
+    """The checkpoint a run continues from, and why each newer one could not be used (one line each)."""
+
+    path: Path
+    state: dict[str, Any]
+    skipped: tuple[str, ...] = ()
+
+
+def find_resume_point(folder: Path) -> ResumePoint | None:
+    """The newest checkpoint in `folder` that loads, is complete and holds finite weights.
+
+    None when there is no checkpoint at all; an InputError naming each file and its problem when there are
+    checkpoints and none can be used (the run must then be restarted on purpose, never silently).
+    """
+    files = checkpoint_files(folder)
+    latest = Path(folder) / LATEST
+    skipped = [f"{latest}: missing"] if files and latest not in files else []
+    for path in files:
+        try:
+            return ResumePoint(path, load_resumable(path), tuple(skipped))
+        except VidtransError as error:
+            skipped.append(str(error))
+    if not files:
+        return None
+    reasons = "; ".join(reason.replace(f"{folder}{os.sep}", "") for reason in skipped)
+    raise InputError(f"{folder}: no checkpoint can be resumed from ({reasons}); pass --restart to start the run "
+                     "again from step 0, replacing them")
 
 
 def rng_state(device: torch.device) -> dict[str, torch.Tensor]:

@@ -6,17 +6,19 @@ import json
 from pathlib import Path
 
 from vidtrans.errors import InputError, OutputError
-from vidtrans.modeldir import MODEL_JSON, ModelDirectory, ModelInfo, load_state_dict_checked, save_model
-from vidtrans.networks import build_generator
+from vidtrans.modeldir import MODEL_JSON, ModelDirectory, ModelInfo, generator_with_weights, save_model
 from vidtrans.registry import user_model_path, validate_name
-from vidtrans.training.checkpoint import LATEST, load_checkpoint
-from vidtrans.training.config import config_from_dict
+from vidtrans.training.checkpoint import LATEST, checkpoint_files, load_checkpoint
+from vidtrans.training.config import config_from_dict, flat_settings
 
 RUN_MODEL = "model"  # where an unregistered run keeps its model: runs/NAME/model
 
 
 def _owned_by(path: Path, run_dir: Path) -> bool:
-    """Whether the model directory at `path` was written by this run (so the run may replace it)."""
+    """Whether the model directory at `path` was written by this run (so the run may replace it): its own
+    `runs/NAME/model` always is, even after the run folder moved; elsewhere, its provenance says so."""
+    if Path(path).resolve() == (Path(run_dir) / RUN_MODEL).resolve():
+        return True
     try:
         doc = json.loads((path / MODEL_JSON).read_text(encoding="utf-8"))
         return doc["provenance"]["training_run"] == str(run_dir.resolve())
@@ -49,7 +51,9 @@ def export_run(run_dir: Path, *, name: str | None = None, register: bool = True,
     run_dir = Path(run_dir)
     source = Path(checkpoint) if checkpoint is not None else run_dir / "checkpoints" / LATEST
     if checkpoint is None and not source.is_file():
-        raise InputError(f"{run_dir}: no checkpoint yet ({source} is missing); train first")
+        kept = checkpoint_files(source.parent)
+        raise InputError(f"{source}: missing; " + (
+            f"export a kept one with --checkpoint {kept[0]}" if kept else "no checkpoint yet: train first"))
     state = load_checkpoint(source)
     config = config_from_dict(state["config"], where=str(source))
     name = validate_name(name or config.name)
@@ -61,8 +65,7 @@ def export_run(run_dir: Path, *, name: str | None = None, register: bool = True,
     networks = state["model"]["networks"]
     generators = []
     for role in ("G", "F") if config.mode == "cyclegan" else ("G",):
-        net = build_generator(generator_config)
-        load_state_dict_checked(net, networks[role], source=f"{source} ({role})")
+        net = generator_with_weights(generator_config, networks[role], source=f"{source} ({role})")
         generators.append(net.eval())
     size = state.get("training_size")
     info = ModelInfo(
@@ -71,7 +74,8 @@ def export_run(run_dir: Path, *, name: str | None = None, register: bool = True,
         description=f"{config.mode} {config.source_name} -> {config.target_name}, trained by vidtrans",
         provenance={"training_run": str(run_dir.resolve()), "checkpoint": str(source.resolve()),
                     "mode": config.mode, "step": int(state["step"]), "epoch": int(state["epoch"]),
-                    "seed": config.seed, "domain_a": config.data.domain_a, "domain_b": config.data.domain_b},
+                    "seed": config.seed, "domain_a": config.data.domain_a, "domain_b": config.data.domain_b,
+                    "settings": flat_settings(config)},
     )
     return save_model(destination, info, generators[0], generators[1] if len(generators) == 2 else None,
                       overwrite=True)

@@ -23,9 +23,10 @@ from vidtrans import console
 from vidtrans.errors import UsageError, VidtransError
 from vidtrans.modeldir import ModelDirectory
 from vidtrans.training.checkpoint import (
+    ResumePoint,
     epoch_name,
+    find_resume_point,
     keep_copy,
-    load_checkpoint,
     rng_state,
     save_checkpoint,
     set_rng_state,
@@ -113,13 +114,16 @@ class Trainer:
         self.saved_at: tuple[int, int] | None = None
         self.training_size: tuple[int, int] = (0, 0)
 
-    def run_training(self, *, resume: bool, overwrite: bool) -> TrainResult:
+    def run_training(self, *, resume: bool, overwrite: bool, restart: bool = False) -> TrainResult:
         config, ctx, run = self.config, self.ctx, self.run
+        if restart and not resume:
+            raise UsageError("--restart starts an existing run again: give its folder with --resume")
         on_main(ctx, lambda: check_destination(run.path, config.name, register=config.register, overwrite=overwrite))
-        if resume:
+        point = find_resume_point(run.checkpoints) if resume and not restart else None
+        if resume and not restart:
             on_main(ctx, lambda: (run.remove_partial_files(), run.write_config(config)))
         else:
-            on_main(ctx, lambda: (run.prepare_new(overwrite=overwrite), run.write_config(config)))
+            on_main(ctx, lambda: (run.prepare_new(overwrite=overwrite or restart), run.write_config(config)))
         try:
             data = build_data(config, frames_dir=run.frames, ctx=ctx)
         except VidtransError:
@@ -130,9 +134,11 @@ class Trainer:
         torch.manual_seed(config.seed)
         model = build_model(config, self.runtime, rank=ctx.rank)
         torch.manual_seed(_stream_seed(config.seed, 2, ctx.rank))
-        if resume and run.latest.is_file():
-            self._restore(load_checkpoint(run.latest), model)
-        self._announce(data, resumed=resume and self.step > 0)
+        if point is not None:
+            self._restore(point, model)
+        self._announce(data, f"resuming at step {self.step}, epoch {self.epoch} from {point.path.name}" if point
+                       else "restarted from step 0" if restart
+                       else "no checkpoint yet: starting at step 0" if resume else "new run")
         self._loop(model, data)
         result_model = None
         if ctx.is_main:
@@ -145,15 +151,19 @@ class Trainer:
 
     # state -------------------------------------------------------------------------------------------
 
-    def _restore(self, state: dict, model: GanModel) -> None:
-        resume_config(state["config"], flat_settings(self.config), where=str(self.run.latest))
+    def _restore(self, point: ResumePoint, model: GanModel) -> None:
+        if self.ctx.is_main:
+            for reason in point.skipped:
+                console.warn(f"skipping {reason}")
+        state = point.state
+        resume_config(state["config"], flat_settings(self.config), where=str(point.path))
         model.load_state_dict(state["model"])
         self.step, self.epoch = int(state["step"]), int(state["epoch"])
         self.samples_in_epoch = int(state["samples_in_epoch"])
         self.skipped = set(state["skipped"])
         ranks = state["ranks"]
         if len(ranks) != self.ctx.world_size and self.ctx.is_main:
-            console.warn(f"{self.run.latest} was written by {len(ranks)} process(es), this run has "
+            console.warn(f"{point.path} was written by {len(ranks)} process(es), this run has "
                          f"{self.ctx.world_size}: image pools and random streams of the others start afresh")
         if self.ctx.rank < len(ranks):
             model.load_rank_state(ranks[self.ctx.rank])
@@ -193,11 +203,10 @@ class Trainer:
     def _global_batch(self) -> int:
         return self.config.data.batch_size * self.ctx.world_size
 
-    def _announce(self, data: TrainingData, *, resumed: bool) -> None:
+    def _announce(self, data: TrainingData, where: str) -> None:
         if not self.ctx.is_main:
             return
         c = self.config
-        where = f"resuming at step {self.step}, epoch {self.epoch}" if resumed else "new run"
         console.info(f"{c.name}: {c.mode} on {self.ctx.device}"
                      + (f" x{self.ctx.world_size} processes" if self.ctx.distributed else "")
                      + f", {where}; A: {data.counts[0]} images ({data.roots[0]}), B: {data.counts[1]} images "
@@ -289,16 +298,19 @@ def _batches(loader: DataLoader) -> Iterator[dict[str, Any]]:
         yield batch
 
 
-def train(config: TrainConfig, run_dir: Path, *, resume: bool = False, overwrite: bool = False,
-          progress: bool = True) -> TrainResult:
-    """Train a new run at `run_dir` (or, with `resume`, continue it from its latest checkpoint).
+def train(config: TrainConfig, run_dir: Path, *, resume: bool = False, restart: bool = False,
+          overwrite: bool = False, progress: bool = True) -> TrainResult:
+    """Train a new run at `run_dir`, or with `resume` continue it from its newest usable checkpoint.
 
+    A resumed run never starts over silently: newer checkpoints that are missing or damaged are skipped
+    with a warning, and when none can be used the run stops with an error, unless `restart` (with
+    `resume`) asks to start it again from step 0 with its saved settings, replacing its checkpoints.
     In a job launched by torchrun every process calls this; rank 0 logs, checkpoints and writes the model.
     """
     ctx = setup(config.device)
     try:
         result = Trainer(config, RunDir(Path(run_dir)), ctx, progress=progress).run_training(
-            resume=resume, overwrite=overwrite)
+            resume=resume, overwrite=overwrite, restart=restart)
     except BaseException:
         shutdown(ctx, synchronize=False)
         raise

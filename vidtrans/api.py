@@ -149,7 +149,7 @@ class TranslationModel:
         if frames.dtype == torch.uint8:
             if value_range is not None:
                 raise UsageError("value_range applies to float input; uint8 pixels are 0-255")
-            out = self._batched(on_device, lambda batch: stream.call(self.translator.run, batch), batch_size)
+            out = self._batched(on_device, lambda batch: stream.call(self.translator.translate_tensor, batch), batch_size)
         elif frames.is_floating_point():
             low_high = _check_range(value_range)
             out = self._batched(on_device, lambda batch: stream.call(lambda b: self._float(b, low_high), batch),
@@ -162,7 +162,7 @@ class TranslationModel:
     def _float(self, batch: torch.Tensor, value_range: tuple[float, float]) -> torch.Tensor:
         low, high = value_range
         pixels = (batch.movedim(-1, 1).float() - low) * (255.0 / (high - low))
-        out = self.translator.run_float(pixels) * ((high - low) / 255.0) + low
+        out = self.translator.translate_float(pixels) * ((high - low) / 255.0) + low
         return out.movedim(1, -1).to(batch.dtype)
 
     def _pil(self, frames: Any, batch_size: int) -> Any:
@@ -233,16 +233,17 @@ def synth(input: str | Path, output: str | Path, *, model: str | Path | ModelDir
 
 
 def train(domain_a: str | Path | None = None, domain_b: str | Path | None = None, *, config: str | Path | None = None,
-          resume: str | Path | None = None, runs_dir: str | Path = "runs", overwrite: bool = False,
-          **settings: Any) -> TrainResult:
-    """`vidtrans train`: train on two domains (or continue the run `resume`); `settings` are the training
-    settings by name (`name="gta2real", ngf=32, ...`; see `vidtrans train --help`) and override `config`."""
+          resume: str | Path | None = None, restart: bool = False, runs_dir: str | Path = "runs",
+          overwrite: bool = False, **settings: Any) -> TrainResult:
+    """`vidtrans train`: train on two domains (or continue the run `resume`, or with `restart` start it again);
+    `settings` are the training settings by name (`name="gta2real", ngf=32, ...`; see `vidtrans train --help`)
+    and override `config`."""
     from vidtrans.training.launch import resolve_run
     from vidtrans.training.loop import train as train_run
 
     resolved, run_dir = resolve_run(domain_a, domain_b, settings, config_file=config, resume=resume,
                                     runs_dir=runs_dir)
-    return train_run(resolved, run_dir, resume=resume is not None, overwrite=overwrite)
+    return train_run(resolved, run_dir, resume=resume is not None, restart=restart, overwrite=overwrite)
 
 
 def export(model: str | Path | ModelDirectory, **options: Any) -> ExportResult:

@@ -22,7 +22,7 @@ from typing import Any, Literal
 
 from vidtrans.console import Progress, format_duration, warn
 from vidtrans.errors import InputError, OutputError, UsageError
-from vidtrans.frames import Frame
+from vidtrans.frames import Frame, FrameBatch
 from vidtrans.fsutil import atomic_path, check_writable_target, temporary_sibling
 from vidtrans.images import IMAGE_EXTENSIONS, is_image_file, list_images
 from vidtrans.modeldir import ModelDirectory
@@ -32,7 +32,7 @@ from vidtrans.resize import ResizeSpec
 from vidtrans.runtime import RuntimeOptions
 from vidtrans.sinks import Composer, ImageSink, VideoSink
 from vidtrans.sources import ImageFrames, video_frames
-from vidtrans.translator import Translator
+from vidtrans.translator import NonFiniteOutput, Translator
 from vidtrans.video import VIDEO_SUFFIXES, EncodeOptions, VideoInfo, VideoReader, check_container_codec, probe
 
 Kind = Literal["video", "image", "folder"]
@@ -258,11 +258,23 @@ class _Job:
     def _pipeline(self, sink: Sink) -> PipelineResult:
         with Progress(self.total, unit="frames", description=self.input.name,
                       enabled=self.options.progress) as progress:
-            result = run_pipeline(self.source, self.translator, sink, batch_size=self.options.batch_size,
-                                  on_progress=progress.update)
+            try:
+                result = run_pipeline(self.source, self.translator, sink, batch_size=self.options.batch_size,
+                                      on_progress=progress.update)
+            except NonFiniteOutput as error:
+                raise NonFiniteOutput(f"{self.input}: {self._describe(error.batch)}: {error}") from None
         if result.frames == 0:
             raise InputError(f"{self.input}: no frames could be read")
         return result
+
+    def _describe(self, batch: FrameBatch | None) -> str:
+        """Which frames or images a batch holds, for messages."""
+        if batch is None:
+            return "a batch"
+        if self.reader is not None:
+            return f"frames {batch.indices[0]}-{batch.indices[-1]}"
+        names = [payload.name for payload in batch.payloads]
+        return ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
 
     def _to_file(self, temporary: Path) -> PipelineResult:
         if self.out_kind == "image":

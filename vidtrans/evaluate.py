@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime as _dt
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -24,9 +25,9 @@ from vidtrans.fid import FidKidResult, fid_kid_from_features, inception_features
 from vidtrans.fsutil import atomic_write_text
 from vidtrans.images import list_images, read_image, write_image
 from vidtrans.metrics import l1, psnr, ssim
-from vidtrans.modeldir import ModelDirectory
+from vidtrans.modeldir import ModelDirectory, record_evaluation
 from vidtrans.runtime import RuntimeOptions
-from vidtrans.translator import Translator
+from vidtrans.translator import NonFiniteOutput, Translator
 
 REPORT_JSON = "report.json"
 INCEPTION_BATCH = 32
@@ -44,6 +45,8 @@ class EvalOptions:
     max_items: int | None = None
     examples: int = 4
     inception_weights: Path | None = None
+    record: bool = False
+    """Add the results to the model's card and `model.json` (not for bundled models)."""
     allow_other_inception: bool = False
     """Use Inception weights that are not pytorch-fid's (their FID is not comparable with published ones)."""
     overwrite: bool = False
@@ -91,6 +94,17 @@ class EvalReport:
         doc["report_path"] = str(self.report_path)
         doc["examples_path"] = str(self.examples_path) if self.examples_path else None
         return doc
+
+    def card_record(self) -> dict[str, Any]:
+        """The summary a model card keeps of this evaluation (see `vidtrans.modelcard`)."""
+        folders = f"{Path(self.source).name} vs {Path(self.target).name}" if self.target else Path(self.source).name
+        record: dict[str, Any] = {
+            "date": _dt.date.today().isoformat(), "data": folders, "paired": self.paired, "items": len(self.items),
+            **{key: value for key, value in self.means.items() if value is not None},
+        }
+        if self.fid is not None:
+            record.update(fid=self.fid["fid"], kid=self.fid["kid_mean"])
+        return record
 
     def summary_lines(self) -> list[str]:
         """A short human-readable summary."""
@@ -194,12 +208,15 @@ def evaluate(model: ModelDirectory, *, source: Path, target: Path | None = None,
         with Progress(len(items), unit="images", description="eval", enabled=not options.quiet) as progress:
             for name, a_path, b_path in items:
                 a = read_image(a_path)
-                fake = forward.translate(a[None])[0]
                 b = read_image(b_path) if b_path is not None else None
                 if b is not None and b.shape != a.shape:
                     raise InputError(f"{b_path}: size {b.shape[1]}x{b.shape[0]} differs from its pair "
                                      f"{a_path} ({a.shape[1]}x{a.shape[0]})")
-                cycle = inverse.translate(fake[None])[0] if inverse is not None else None
+                try:
+                    fake = forward.translate(a[None])[0]
+                    cycle = inverse.translate(fake[None])[0] if inverse is not None else None
+                except NonFiniteOutput as error:
+                    raise NonFiniteOutput(f"{a_path}: {error}") from None
                 scores.append(ItemScores(
                     name=name,
                     psnr=psnr(fake, b) if b is not None else None,
@@ -250,4 +267,6 @@ def evaluate(model: ModelDirectory, *, source: Path, target: Path | None = None,
                + (" | reconstruction" if model.info.has_inverse else "")},
     )
     atomic_write_text(report_path, json.dumps(report.to_json(), indent=2) + "\n")
+    if options.record:
+        record_evaluation(model, report.card_record())
     return report

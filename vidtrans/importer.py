@@ -11,10 +11,10 @@ import torch
 
 from vidtrans.errors import InputError, ModelError
 from vidtrans.fsutil import sha256_file
-from vidtrans.modeldir import ModelDirectory, ModelInfo, load_state_dict_checked, save_model
-from vidtrans.networks import GeneratorConfig, build_generator, generator_config
+from vidtrans.modeldir import ModelDirectory, ModelInfo, generator_with_weights, save_model
+from vidtrans.networks import GeneratorConfig, generator_config
 from vidtrans.networks.config import GeneratorArch, Norm
-from vidtrans.registry import user_model_path
+from vidtrans.registry import user_model_path, validate_name
 from vidtrans.safeload import load_weights_only
 
 _STATS = ("running_mean", "running_var", "num_batches_tracked")
@@ -33,30 +33,50 @@ def read_checkpoint(path: Path) -> dict[str, torch.Tensor]:
     return {str(k).removeprefix("module."): v for k, v in state.items()}
 
 
+def _conv_weight(state: Mapping[str, torch.Tensor], key: str, source: Path | str) -> torch.Size:
+    """The shape of the convolution weight `key`: (out, in, kh, kw), all at least 1, or a ModelError."""
+    shape = state[key].shape
+    if len(shape) != 4 or min(shape) < 1:
+        raise ModelError(f"{source}: {key} has shape {tuple(shape)}, not that of a convolution weight "
+                         "(out, in, height, width)")
+    return shape
+
+
 def infer_generator_config(state: Mapping[str, torch.Tensor], *, arch: GeneratorArch | None = None,
-                           norm: Norm | None = None) -> GeneratorConfig:
-    """Work out the generator architecture from the checkpoint's keys, unless `arch`/`norm` say it."""
+                           norm: Norm | None = None, source: Path | str = "the checkpoint") -> GeneratorConfig:
+    """Work out the generator architecture from the checkpoint's keys and shapes, unless `arch`/`norm` say it.
+
+    Problems are ModelErrors naming `source`.
+    """
     if "model.1.weight" in state:
         blocks = {int(m.group(1)) for k in state if (m := re.match(r"model\.(\d+)\.conv_block\.", k))}
         inferred_arch = "resnet_9blocks" if len(blocks) == 9 else "resnet_6blocks" if len(blocks) == 6 else None
-        ngf = int(state["model.1.weight"].shape[0])
+        first = _conv_weight(state, "model.1.weight", source)
         has_bias = "model.1.bias" in state
-        channels = (int(state["model.1.weight"].shape[1]), int(state["model.26.weight"].shape[0])
-                    if "model.26.weight" in state else 3)
+        out_channels = _conv_weight(state, "model.26.weight", source)[0] if "model.26.weight" in state else 3
     elif "model.model.0.weight" in state:
         depth = max(k.count("model.") for k in state) - 1
         inferred_arch = {8: "unet_256", 7: "unet_128"}.get(depth)
-        ngf = int(state["model.model.0.weight"].shape[0])
+        first = _conv_weight(state, "model.model.0.weight", source)
         has_bias = "model.model.0.bias" in state
-        channels = (int(state["model.model.0.weight"].shape[1]), 3)
+        out_channels = 3
     else:
-        raise ModelError("the checkpoint's keys match neither the ResNet nor the U-Net generator layout "
-                         f"(first keys: {', '.join(list(state)[:3])})")
+        raise ModelError(f"{source}: the keys match neither the ResNet nor the U-Net generator layout "
+                         f"(first keys: {', '.join(list(state)[:3]) or 'none'})")
+    ngf, in_channels = int(first[0]), int(first[1])
+    if in_channels != 3 or out_channels not in (1, 3):
+        raise ModelError(f"{source}: the generator takes {in_channels} channel(s) and returns {out_channels}; "
+                         "vidtrans translates RGB (3 channels in, 3 or 1 out)")
     chosen = arch or inferred_arch
     if chosen is None:
-        raise ModelError("cannot tell the architecture from the checkpoint; pass --arch")
+        raise ModelError(f"{source}: cannot tell the architecture from the keys (neither 6 nor 9 residual blocks, "
+                         "nor 7 or 8 U-Net levels); pass --arch")
     chosen_norm = norm or ("instance" if has_bias else "batch")
-    return generator_config(chosen, ngf=ngf, norm=chosen_norm, in_channels=channels[0], out_channels=channels[1])
+    try:
+        return generator_config(chosen, ngf=ngf, norm=chosen_norm, in_channels=in_channels,
+                                out_channels=int(out_channels))
+    except ValueError as error:
+        raise ModelError(f"{source}: {error}") from None
 
 
 def clean_state_dict(state: Mapping[str, torch.Tensor], config: GeneratorConfig) -> dict[str, torch.Tensor]:
@@ -71,17 +91,18 @@ def import_checkpoint(path: Path, *, name: str, arch: GeneratorArch | None = Non
                       destination: Path | None = None, overwrite: bool = False) -> ModelDirectory:
     """Convert an official generator checkpoint into a model directory (registered under `name` by default)."""
     path = Path(path)
+    validate_name(name)
+    destination = Path(destination) if destination is not None else user_model_path(name)
     state = read_checkpoint(path)
-    config = infer_generator_config(state, arch=arch, norm=norm)
+    config = infer_generator_config(state, arch=arch, norm=norm, source=path)
     if dropout:
         config = dataclasses.replace(config, dropout=True)
     state = clean_state_dict(state, config)
-    generator = build_generator(config)
-    load_state_dict_checked(generator, state, source=path)
+    generator = generator_with_weights(config, state, source=path)
     info = ModelInfo(
         name=name, generator=config, source_domain=source_domain, target_domain=target_domain,
         training_size=(256, 256),
         description=f"imported from {path.name}",
         provenance={"imported_from": path.name, "source_sha256": sha256_file(path)},
     )
-    return save_model(destination or user_model_path(name), info, generator, overwrite=overwrite)
+    return save_model(destination, info, generator, overwrite=overwrite)

@@ -9,6 +9,9 @@
 The queues between them hold a few batches, so memory stays flat however long the source. An error in
 any stage, or Ctrl-C, stops all three: the threads finish their current item and exit, nothing is left
 waiting, and the error is raised in the calling thread. The source iterator is closed in its thread.
+A batch the model translates to NaN or infinity never reaches the sink: it goes to `on_failed_batch`
+when given (which may record its frames as failed and let the job go on), else stops the pipeline with
+`NonFiniteOutput` carrying the batch.
 """
 
 from __future__ import annotations
@@ -23,10 +26,12 @@ from typing import Any
 import numpy as np
 
 from vidtrans.frames import Frame, FrameBatch
-from vidtrans.translator import PendingBatch, Translator
+from vidtrans.translator import NonFiniteOutput, PendingBatch, Translator
 
 Sink = Callable[[FrameBatch, np.ndarray], None]
 """Receives each source batch with its translation ((N, H', W', 3) uint8), in order."""
+FailedBatch = Callable[[FrameBatch, NonFiniteOutput], None]
+"""Receives a batch that could not be translated, with the reason (called in the calling thread)."""
 
 _POLL_S = 0.05
 
@@ -115,10 +120,13 @@ def _get(q: queue.Queue, stop: threading.Event) -> object | None:
 
 
 def run_pipeline(source: Iterable[Frame], translator: Translator, sink: Sink, *, batch_size: int = 8,
-                 queue_batches: int = 3, on_progress: Callable[[int], None] | None = None) -> PipelineResult:
+                 queue_batches: int = 3, on_progress: Callable[[int], None] | None = None,
+                 on_failed_batch: FailedBatch | None = None) -> PipelineResult:
     """Stream `source` through `translator` into `sink`; returns counts and stage times.
 
-    `on_progress(n)` is called from the sink thread after each batch of n frames is written.
+    `on_progress(n)` is called from the sink thread after each batch of n frames is written. A batch whose
+    translation is not finite goes to `on_failed_batch`, or without one raises `NonFiniteOutput` (with
+    its `batch`).
     """
     if batch_size < 1 or queue_batches < 1:
         raise ValueError(f"batch_size and queue_batches must be >= 1; got {batch_size}, {queue_batches}")
@@ -163,7 +171,7 @@ def run_pipeline(source: Iterable[Frame], translator: Translator, sink: Sink, *,
     reader.start()
     writer.start()
     try:
-        frames, count, inference_s = _translate_all(translator, to_device, to_sink, stop)
+        frames, count, inference_s = _translate_all(translator, to_device, to_sink, stop, on_failed_batch)
         if not stop.is_set():
             writer.join()
     finally:
@@ -178,7 +186,7 @@ def run_pipeline(source: Iterable[Frame], translator: Translator, sink: Sink, *,
 
 
 def _translate_all(translator: Translator, to_device: queue.Queue, to_sink: queue.Queue,
-                   stop: threading.Event) -> tuple[int, int, float]:
+                   stop: threading.Event, on_failed_batch: FailedBatch | None) -> tuple[int, int, float]:
     """The calling thread's part: submit batches, two in flight, and pass results on in order.
 
     Returns (frames, batches, busy seconds); returns early, with what was passed on, when stopping.
@@ -198,7 +206,13 @@ def _translate_all(translator: Translator, to_device: queue.Queue, to_sink: queu
             done = True
         while len(in_flight) > (0 if done else 1):
             batch, pending = in_flight.pop(0)
-            result = pending.result()
+            try:
+                result = pending.result()
+            except NonFiniteOutput as error:
+                if on_failed_batch is None:
+                    raise NonFiniteOutput(str(error), batch) from None
+                on_failed_batch(batch, error)
+                continue
             busy += time.perf_counter() - t0
             if not _put(to_sink, (batch, result), stop):
                 return frames, count, busy

@@ -11,6 +11,7 @@ from typing import Literal
 
 import platformdirs
 
+from vidtrans.console import warn
 from vidtrans.errors import ModelError, UsageError
 from vidtrans.modeldir import ModelDirectory, open_model
 
@@ -38,8 +39,22 @@ def user_models_dir() -> Path:
 
 
 def user_model_path(name: str) -> Path:
-    """The path a user model called `name` has (or would have)."""
-    return user_models_dir() / validate_name(name)
+    """Where a user model called `name` is registered; the names of bundled models are refused, so that a model
+    of the user's never hides one (`demo` would otherwise silently change what `vidtrans demo` runs)."""
+    if (BUNDLED_MODELS / validate_name(name)).is_dir():
+        raise UsageError(f"{name!r} is the name of a bundled model; choose another name (write the model "
+                         "elsewhere with --output, or train with --no-register, to keep this one)")
+    return user_models_dir() / name
+
+
+def _hiding_note(name: str) -> str:
+    return (f"this user model hides the bundled model {name!r} (rename it, or `vidtrans models remove {name}`, "
+            "to use the bundled one)")
+
+
+def is_bundled(model: ModelDirectory) -> bool:
+    """Whether `model` is one of the models shipped inside the installed package (read-only)."""
+    return model.path.resolve().parent == BUNDLED_MODELS.resolve()
 
 
 def _looks_like_path(spec: str) -> bool:
@@ -52,9 +67,12 @@ def resolve_model(spec: str | Path) -> ModelDirectory:
     if isinstance(spec, Path) or _looks_like_path(text):
         return open_model(Path(text).expanduser())
     validate_name(text)
-    for folder in (user_models_dir(), BUNDLED_MODELS):
-        if (folder / text).is_dir():
-            return open_model(folder / text)
+    if (user_models_dir() / text).is_dir():
+        if (BUNDLED_MODELS / text).is_dir():
+            warn(f"{user_models_dir() / text}: {_hiding_note(text)}")
+        return open_model(user_models_dir() / text)
+    if (BUNDLED_MODELS / text).is_dir():
+        return open_model(BUNDLED_MODELS / text)
     known = ", ".join(entry.name for entry in list_models()) or "none"
     raise ModelError(f"unknown model {text!r}: not in {user_models_dir()} nor among the bundled models "
                      f"(known: {known}); pass a model directory path or see `vidtrans models list`")
@@ -62,13 +80,15 @@ def resolve_model(spec: str | Path) -> ModelDirectory:
 
 @dataclass(frozen=True)
 class ModelEntry:
-    """One model the registry can see; `model` is None when its directory is broken (see `error`)."""
+    """One model the registry can see; `model` is None when its directory is broken (see `error`); `note` says
+    when a user model hides a bundled one (made by an older vidtrans, or by hand)."""
 
     name: str
     path: Path
     source: Literal["user", "bundled"]
     model: ModelDirectory | None
     error: str | None = None
+    note: str | None = None
 
 
 def list_models() -> list[ModelEntry]:
@@ -82,16 +102,17 @@ def list_models() -> list[ModelEntry]:
             if path.name in seen:
                 continue
             seen.add(path.name)
+            note = _hiding_note(path.name) if source == "user" and (BUNDLED_MODELS / path.name).is_dir() else None
             try:
-                entries.append(ModelEntry(path.name, path, source, open_model(path)))
+                entries.append(ModelEntry(path.name, path, source, open_model(path), note=note))
             except ModelError as error:
-                entries.append(ModelEntry(path.name, path, source, None, str(error)))
+                entries.append(ModelEntry(path.name, path, source, None, str(error), note))
     return entries
 
 
 def remove_model(name: str) -> Path:
     """Delete the user model `name`; bundled models cannot be removed."""
-    path = user_model_path(name)
+    path = user_models_dir() / validate_name(name)
     if not path.is_dir():
         if (BUNDLED_MODELS / name).is_dir():
             raise ModelError(f"{name!r} is a bundled model and cannot be removed")

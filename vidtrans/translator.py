@@ -5,6 +5,10 @@
               backend's `memory_format` (so the backend never copies), backend, crop, back to uint8
     download  device -> pinned host memory without blocking; `PendingBatch.result()` waits
 
+A batch whose output holds NaN or infinity would come out black or as noise; `submit` and `translate`
+raise `NonFiniteOutput` instead. The check is a flag computed on the device before the uint8 cast and
+copied back beside the frames, so it adds no synchronisation: it is read when the result is taken.
+
 Only uint8 crosses the bus (a quarter of the bytes of fp32). On CUDA all of it, and the event that marks a
 batch done, is queued on the backend's own non-default stream (`backend.stream`, see
 `vidtrans.backends.stream`), never the default one. `submit` queues all three and returns at once, so the
@@ -24,26 +28,46 @@ import torch.nn.functional as F
 
 from vidtrans.backends.base import Backend
 from vidtrans.backends.selection import BackendChoice
+from vidtrans.errors import ModelError
 from vidtrans.frames import check_rgb
 from vidtrans.modeldir import ModelDirectory
 from vidtrans.runtime import RuntimeOptions
 
 
+class NonFiniteOutput(ModelError):
+    """A batch translated to NaN or infinite values; `batch` is the `FrameBatch` when the pipeline knows it."""
+
+    def __init__(self, message: str, batch: Any = None) -> None:
+        super().__init__(message)
+        self.batch = batch
+
+
+NON_FINITE = ("the model's output holds NaN or infinite values, which would be written as black or noise "
+              "(an activation may overflow, in fp16 most often: try --precision fp32)")
+
+
 class PendingBatch:
-    """Translated frames on their way to host memory; `result()` waits for them."""
+    """Translated frames on their way to host memory; `result()` waits for them.
+
+    `finite` is a host (pinned, on CUDA) bool tensor that the device fills with whether every output value
+    was finite; None when unchecked.
+    """
 
     def __init__(self, pixels: np.ndarray, event: torch.cuda.Event | None = None,
-                 keepalive: tuple[Any, ...] = ()) -> None:
+                 keepalive: tuple[Any, ...] = (), finite: torch.Tensor | None = None) -> None:
         self._pixels = pixels
         self._event = event
         self._keepalive = keepalive  # host buffers an asynchronous copy may still be reading
+        self._finite = finite
 
     def result(self) -> np.ndarray:
-        """(N, H, W, 3) uint8 RGB, once the device has finished."""
+        """(N, H, W, 3) uint8 RGB, once the device has finished; `NonFiniteOutput` if the output was not finite."""
         if self._event is not None:
             self._event.synchronize()
             self._event = None
         self._keepalive = ()
+        if self._finite is not None and not bool(self._finite):
+            raise NonFiniteOutput(NON_FINITE)
         return self._pixels
 
 
@@ -127,54 +151,84 @@ class Translator:
             return x.contiguous(memory_format=self.backend.memory_format)
 
     def finish(self, output: torch.Tensor, height: int, width: int) -> torch.Tensor:
-        """The backend's output -> device uint8 (N, height, width, 3): cropped, denormalised, rounded, clamped."""
-        y = self._finish_nchw(output, height, width)
-        with self.stream.active():
-            return y.round_().to(torch.uint8).permute(0, 2, 3, 1).contiguous()
+        """The backend's output -> device uint8 (N, height, width, 3): cropped, denormalised, rounded, clamped.
 
-    def _finish_nchw(self, output: torch.Tensor, height: int, width: int) -> torch.Tensor:
-        """The backend's output -> float32 (N, 3, height, width) pixel values in [0, 255] (cropped, clamped)."""
+        Unchecked: NaN becomes 0 here; `submit` and `translate` check for it (see `finish_checked`).
+        """
+        return self.finish_checked(output, height, width)[0]
+
+    def finish_checked(self, output: torch.Tensor, height: int, width: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """`finish`, and a device bool tensor: whether every output value was finite (nothing waits for it)."""
+        y, finite = self._denormalise(output, height, width)
+        with self.stream.active():
+            return y.round_().to(torch.uint8).permute(0, 2, 3, 1).contiguous(), finite
+
+    def _denormalise(self, output: torch.Tensor, height: int, width: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """The backend's output -> float32 (N, 3, height, width) pixel values in [0, 255], cropped and clamped,
+        and a device bool tensor: whether every value was finite before clamping."""
         y = output[:, :, :height, :width]
         if y.shape[1] == 1:
             y = y.expand(-1, 3, -1, -1)
         elif y.shape[1] != 3:
             raise ValueError(f"the generator returns {y.shape[1]} channels; vidtrans writes RGB (3) or grey (1)")
         with self.stream.active():
-            return torch.addcmul(self._out_bias, y.float(), self._out_scale).clamp_(0, 255)
+            y = torch.addcmul(self._out_bias, y.float(), self._out_scale)
+            finite = torch.isfinite(y).all()
+            return y.clamp_(0, 255), finite
 
     def run(self, frames: torch.Tensor) -> torch.Tensor:
-        """Device uint8 (N, H, W, 3) -> translated device uint8 (N, H, W, 3) (queued, not synchronised)."""
+        """Device uint8 (N, H, W, 3) -> translated device uint8 (N, H, W, 3) (queued, not synchronised).
+
+        Unchecked, like `finish`; `submit`, `translate` and `translate_tensor` raise `NonFiniteOutput` for NaN
+        or infinity.
+        """
+        return self._run(frames)[0]
+
+    def _run(self, frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         with torch.inference_mode(), self.stream.active():
             _, height, width, _ = frames.shape
-            return self.finish(self.backend.run(self.prepare(frames)), height, width)
+            return self.finish_checked(self.backend.run(self.prepare(frames)), height, width)
 
-    def run_float(self, pixels: torch.Tensor) -> torch.Tensor:
-        """Device float (N, 3, H, W) pixel values in [0, 255] -> translated float32 (N, 3, H, W) in [0, 255].
+    def translate_tensor(self, frames: torch.Tensor) -> torch.Tensor:
+        """Device uint8 (N, H, W, 3) -> translated device uint8 (N, H, W, 3), checked: waits for the flag and
+        raises `NonFiniteOutput` for NaN or infinity (for callers outside the pipeline, such as `vidtrans.load`)."""
+        frames, finite = self._run(frames)
+        return _checked(frames, finite)
 
-        No 8-bit rounding on the way in or out: for callers that keep images as floats (training loops).
-        """
+    def translate_float(self, pixels: torch.Tensor) -> torch.Tensor:
+        """Device float (N, 3, H, W) pixel values in [0, 255] -> translated float32 (N, 3, H, W) in [0, 255],
+        checked like `translate_tensor`. No 8-bit rounding on the way in or out: for callers that keep images as
+        floats (training loops)."""
         with torch.inference_mode(), self.stream.active():
             _, _, height, width = pixels.shape
-            return self._finish_nchw(self.backend.run(self._prepare_nchw(pixels)), height, width)
+            translated, finite = self._denormalise(self.backend.run(self._prepare_nchw(pixels)), height, width)
+        return _checked(translated, finite)
 
     def download(self, frames: torch.Tensor) -> PendingBatch:
         """Device uint8 (N, H, W, 3) -> host, into pinned memory without blocking on CUDA."""
         return self._download(frames, keepalive=())
 
-    def _download(self, frames: torch.Tensor, *, keepalive: tuple[Any, ...]) -> PendingBatch:
+    def _download(self, frames: torch.Tensor, *, keepalive: tuple[Any, ...],
+                  finite: torch.Tensor | None = None) -> PendingBatch:
         if not self._cuda:
-            return PendingBatch(frames.cpu().numpy())
+            return PendingBatch(frames.cpu().numpy(), finite=finite)
         host = torch.empty(frames.shape, dtype=torch.uint8, pin_memory=True)
+        host_finite = None
         with self.stream.active():
             host.copy_(frames, non_blocking=True)
-        return PendingBatch(host.numpy(), self.stream.record_event(), keepalive)
+            if finite is not None:
+                host_finite = torch.empty((), dtype=torch.bool, pin_memory=True)
+                host_finite.copy_(finite, non_blocking=True)
+        return PendingBatch(host.numpy(), self.stream.record_event(), keepalive, finite=host_finite)
 
     def submit(self, pixels: np.ndarray) -> PendingBatch:
         """Queue upload, run and download of a batch; on CUDA this returns before the GPU is done.
 
-        The pending batch keeps `pixels` alive until its result is taken (the upload may still read it).
+        The pending batch keeps `pixels` alive until its result is taken (the upload may still read it), and
+        its `result()` raises `NonFiniteOutput` if the model's output held NaN or infinity.
         """
-        return self._download(self.run(self.upload(pixels)), keepalive=(pixels,))
+        frames, finite = self._run(self.upload(pixels))
+        return self._download(frames, keepalive=(pixels,), finite=finite)
 
     def translate(self, pixels: np.ndarray) -> np.ndarray:
         """Translate and wait: RGB uint8 (N, H, W, 3) -> RGB uint8 (N, H, W, 3), or one (H, W, 3) frame -> (H, W, 3)."""
@@ -195,3 +249,10 @@ class Translator:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _checked(result: torch.Tensor, finite: torch.Tensor) -> torch.Tensor:
+    """`result`, once the device says it was finite; else `NonFiniteOutput`."""
+    if not bool(finite):
+        raise NonFiniteOutput(NON_FINITE)
+    return result

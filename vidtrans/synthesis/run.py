@@ -46,7 +46,7 @@ from vidtrans.synthesis.layout import OUTPUT_FORMATS, Dataset, Item, OutputForma
 from vidtrans.synthesis.manifest import MANIFEST_FILE, PartWriter, Record, completed_keys, latest_records, part_path
 from vidtrans.synthesis.merge import MergeReport, finalize, remove_temporaries
 from vidtrans.synthesis.plan import Shard, local_device, resolve_shard, select
-from vidtrans.translator import Translator
+from vidtrans.translator import NonFiniteOutput, Translator
 from vidtrans.video import VideoReader
 
 DEFAULT_WORKERS = min(8, os.cpu_count() or 1)
@@ -283,7 +283,8 @@ class _Run:
             sink = _Sink(self, encoders)
             started = time.perf_counter()
             try:
-                result = run_pipeline(self._frames(), self.translator, sink, batch_size=self.options.batch_size)
+                result = run_pipeline(self._frames(), self.translator, sink, batch_size=self.options.batch_size,
+                                      on_failed_batch=self._failed_batch)
                 sink.finish()
             finally:
                 sink.cancel()
@@ -312,6 +313,12 @@ class _Run:
                 self.counts.failed += 1
             if self._progress is not None:
                 self._progress.update(1, failed=self.counts.failed)
+
+    def _failed_batch(self, batch: FrameBatch, error: NonFiniteOutput) -> None:
+        """Record the items of a batch the model could not translate as failed; the job goes on."""
+        for work in batch.payloads:
+            frame = f" (frame {work.item.frame})" if work.item.frame is not None else ""
+            self.record(work.item, error=f"{work.item.source}{frame}: {error}")
 
     # --- decode (the pipeline's source thread and the decode pool) -------------------------------------
 
