@@ -358,12 +358,14 @@ class _Run:
         return Frame(pixels=np.ascontiguousarray(pixels), index=0, payload=_Work(item, (width, height)))
 
     def _video_frames(self, source: str, items: list[Item]) -> Iterator[Frame]:
-        """The wanted frames of one video, decoded in sequence; those that never come are recorded failed."""
+        """The wanted frames of one video, decoded in sequence and identified by their timestamps (a frame
+        that does not decode never shifts the others); those that never come are recorded failed."""
         root = self.dataset.root
         path = root if root.is_file() else root / source
         wanted = {item.frame: item for item in items}
         last = max(wanted)  # type: ignore[type-var]
-        reason = f"{path}: the video ended before this frame (damaged or shorter than its index says)"
+        reader: VideoReader | None = None
+        problem: str | None = None
         try:
             reader = VideoReader(path)
             frames = reader.frames(every=math.gcd(*wanted) or 1)  # type: ignore[arg-type]
@@ -377,9 +379,9 @@ class _Run:
             finally:
                 frames.close()
         except InputError as error:
-            reason = str(error)
-        for item in wanted.values():
-            self.record(item, error=reason)
+            problem = str(error)
+        for index, item in wanted.items():
+            self.record(item, error=problem or _missing_frame(path, index, reader))
 
     # --- encode (the encode pool) ----------------------------------------------------------------------
 
@@ -406,6 +408,15 @@ class _Run:
         with self._lock:
             self._encode_busy += time.perf_counter() - started
         self.record(item, size=(pixels.shape[1], pixels.shape[0]), source_size=work.source_size)
+
+
+def _missing_frame(path: Path, index: int, reader: VideoReader | None) -> str:
+    """Why frame `index` of a video never came."""
+    timeline = reader.timeline if reader is not None else None
+    if timeline is None or not timeline.exact or index >= timeline.frame_count:
+        return f"{path}: frame {index} could not be read (the video is damaged or shorter than planned)"
+    return (f"{path}: frame {index} (at {timeline.seconds(index):.3f}s) could not be decoded (its data is damaged "
+            "or missing from the file)")
 
 
 def _video_of(item: Item) -> tuple[str, bool]:
