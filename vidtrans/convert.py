@@ -23,7 +23,7 @@ from typing import Any, Literal
 from vidtrans.backends.onnxruntime_backend import OrtOptions
 from vidtrans.console import Progress, format_duration, warn
 from vidtrans.errors import InputError, OutputError, UsageError
-from vidtrans.frames import Frame
+from vidtrans.frames import Frame, check_min_size
 from vidtrans.fsutil import atomic_path, check_writable_target, temporary_sibling
 from vidtrans.images import IMAGE_EXTENSIONS, is_image_file, list_images
 from vidtrans.modeldir import ModelDirectory
@@ -181,7 +181,8 @@ def convert(input: str | Path, output: str | Path | None = None, *, model: str |
                          "video or a folder of frames, an image an image, a folder a folder or a video)")
     if target.resolve() == source_path.resolve():
         raise UsageError(f"{target}: the output would replace the input; choose another output")
-    info = _check_input(source_path, in_kind)
+    min_size = found.info.generator.min_size
+    info = _check_input(source_path, in_kind, options.resize, min_size)
     check_writable_target(target, overwrite=options.overwrite)
     if out_kind == "folder" and target.exists():
         _check_replaceable(target)
@@ -194,17 +195,18 @@ def convert(input: str | Path, output: str | Path | None = None, *, model: str |
                                            compile_mode=options.compile_mode, inverse=options.inverse,
                                            ort_options=options.ort)
     try:
-        return _Job(source_path, target, in_kind, out_kind, info, translator, options).run()
+        return _Job(source_path, target, in_kind, out_kind, info, translator, options, min_size).run()
     finally:
         if own:
             translator.close()
 
 
-def _check_input(path: Path, kind: Kind) -> VideoInfo | list[Path]:
+def _check_input(path: Path, kind: Kind, resize: ResizeSpec, min_size: int) -> VideoInfo | list[Path]:
     if kind == "video":
         info = probe(path)
         if not info.decodable:
             raise InputError(f"{path}: no video frames decode (the video is empty or damaged)")
+        check_min_size(path, resize.target(*info.size), min_size)
         return info
     images = list_images(path) if kind == "folder" else [path]
     if not images:
@@ -216,7 +218,7 @@ class _Job:
     """One conversion: picks the source and sink for the kinds, runs the pipeline, commits the output."""
 
     def __init__(self, input: Path, output: Path, in_kind: Kind, out_kind: Kind, info: VideoInfo | list[Path],
-                 translator: Translator, options: ConvertOptions) -> None:
+                 translator: Translator, options: ConvertOptions, min_size: int) -> None:
         self.input, self.output = input, output
         self.in_kind, self.out_kind = in_kind, out_kind
         self.translator = translator
@@ -234,7 +236,7 @@ class _Job:
         else:
             root = input if in_kind == "folder" else input.parent
             self.images = ImageFrames(info, root, fps=options.fps, resize=options.resize,
-                                      keep_original=keep_original)
+                                      keep_original=keep_original, min_size=min_size, skip_bad=in_kind == "folder")
             self.source = self.images
             self.total = len(info)
             self.input_size = None

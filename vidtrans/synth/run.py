@@ -31,7 +31,7 @@ import numpy as np
 from vidtrans.backends.selection import BackendChoice, select_backend
 from vidtrans.console import Progress, format_duration, info
 from vidtrans.errors import InputError, ModelError, OutputError, UsageError
-from vidtrans.frames import Frame, FrameBatch
+from vidtrans.frames import Frame, FrameBatch, check_min_size
 from vidtrans.fsutil import atomic_path
 from vidtrans.images import encode_image, read_image
 from vidtrans.modeldir import ModelDirectory
@@ -230,7 +230,8 @@ def synth(input: str | Path, output: str | Path, *, model: str | Path | ModelDir
             try:
                 base = {"model": found.name, "weights_sha256": identity["weights_sha256"],
                         "backend": choice.backend, "precision": choice.precision, "shard": str(shard)}
-                counts = _Run(dataset, target, todo, translator, part, base, options).run()
+                counts = _Run(dataset, target, todo, translator, part, base, options,
+                              min_size=found.info.generator.min_size).run()
             finally:
                 translator.close()
     report = finalize(target, dataset, {"version": JOB_VERSION, **identity}) if shard.count == 1 else None
@@ -264,7 +265,7 @@ class _Run:
     """One pass over the remaining items of a shard (see the module docstring)."""
 
     def __init__(self, dataset: Dataset, output: Path, todo: list[Item], translator: Translator, part: PartWriter,
-                 base: Record, options: SynthOptions) -> None:
+                 base: Record, options: SynthOptions, *, min_size: int = 1) -> None:
         self.dataset = dataset
         self.output = output
         self.todo = todo
@@ -272,6 +273,7 @@ class _Run:
         self.part = part
         self.base = base
         self.options = options
+        self.min_size = min_size
         self.counts = _Counts()
         self._lock = threading.Lock()
         self._progress: Progress | None = None
@@ -343,18 +345,20 @@ class _Run:
                         entry.cancel()
 
     def _read_image(self, item: Item) -> Frame | None:
+        path = self.dataset.root / item.source
         try:
-            pixels = read_image(self.dataset.root / item.source)
+            return self._frame(item, read_image(path), path)
         except InputError as error:
             self.record(item, error=str(error))
             return None
-        return self._frame(item, pixels)
 
-    def _frame(self, item: Item, pixels: np.ndarray) -> Frame:
+    def _frame(self, item: Item, pixels: np.ndarray, name: object) -> Frame:
+        """The item's frame at the size it is translated at; an InputError naming `name` when too small."""
         height, width = pixels.shape[:2]
         resize = self.options.resize
         if resize.active:
             pixels = resize_rgb(pixels, resize.target(width, height))
+        check_min_size(name, (pixels.shape[1], pixels.shape[0]), self.min_size)
         return Frame(pixels=np.ascontiguousarray(pixels), index=0, payload=_Work(item, (width, height)))
 
     def _video_frames(self, source: str, items: list[Item]) -> Iterator[Frame]:
@@ -373,7 +377,13 @@ class _Run:
                 for decoded in frames:
                     item = wanted.pop(decoded.index, None)
                     if item is not None:
-                        yield self._frame(item, upright(decoded.pixels, reader.info.rotation))
+                        try:
+                            frame = self._frame(item, upright(decoded.pixels, reader.info.rotation),
+                                                f"{path} frame {decoded.index}")
+                        except InputError as error:
+                            self.record(item, error=str(error))
+                        else:
+                            yield frame
                     if not wanted or decoded.index >= last:
                         break
             finally:
