@@ -7,9 +7,13 @@ shows the traceback instead.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import sys
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Optional
 
@@ -17,7 +21,7 @@ import typer
 from typer.core import TyperGroup
 
 import vidtrans
-from vidtrans.errors import VidtransError
+from vidtrans.errors import Interrupted, VidtransError
 
 _debug = False
 
@@ -746,20 +750,52 @@ def synth_command(
 # --- entry point ----------------------------------------------------------------------------------------
 
 
+_STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+
+
+def _raise_interrupted(signum: int, frame: object) -> None:
+    for number in _STOP_SIGNALS:  # once: the cleanup that follows runs undisturbed
+        signal.signal(number, signal.SIG_IGN)
+    raise Interrupted(signum)
+
+
+@contextlib.contextmanager
+def _stop_signals_interrupt() -> Iterator[None]:
+    """SIGTERM and SIGHUP stop the run like Ctrl-C (unless ignored, as under nohup), in the main thread."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {number: signal.getsignal(number) for number in _STOP_SIGNALS}
+    for number, handler in previous.items():
+        if handler is not signal.SIG_IGN:
+            signal.signal(number, _raise_interrupted)
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI and return its exit code; user errors print one line, never a traceback (unless --debug).
 
-    Typer reports usage errors itself (exit code 2); vidtrans' own errors and unexpected ones are caught here.
+    Typer reports usage errors itself (exit code 2) and turns Ctrl-C into exit code 130; SIGTERM and SIGHUP
+    stop the run the same way (exit codes 143 and 129); vidtrans' own errors and unexpected ones are caught
+    here.
     """
     args = list(sys.argv[1:] if argv is None else argv)
     os.environ.setdefault("OPENCV_LOG_LEVEL", "SILENT")  # vidtrans reports unreadable images itself
     try:
-        app(args=args, prog_name="vidtrans")
+        with _stop_signals_interrupt():
+            app(args=args, prog_name="vidtrans")
     except SystemExit as done:
         return done.code if isinstance(done.code, int) else (0 if done.code is None else 1)
     except KeyboardInterrupt:
         print("vidtrans: interrupted", file=sys.stderr)
         return 130
+    except Interrupted as stop:
+        print(f"vidtrans: interrupted by {signal.Signals(stop.signum).name}", file=sys.stderr)
+        return stop.exit_code
     except VidtransError as error:
         if _debug or "--debug" in args:
             raise

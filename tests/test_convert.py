@@ -174,7 +174,7 @@ def test_folder_to_folder_keeps_names_skips_unreadable_images(tmp_path: Path, ti
     target = tmp_path / "shots.tiny"
     assert summary.output == target and summary.frames == 4 and summary.bad_frames == 1
     assert "broken.png" in capsys.readouterr().err
-    assert sorted(p.relative_to(target).as_posix() for p in target.rglob("*.*")) == sorted(pictures)
+    assert sorted(p.relative_to(target).as_posix() for p in target.rglob("*.*")) == sorted([*pictures, ".vidtrans-output"])
     assert np.abs(read_image(target / "sub/c.png").astype(int)
                   - translator.translate(pictures["sub/c.png"][None])[0]).max() <= 1
     assert _leftovers(tmp_path) == []
@@ -193,7 +193,7 @@ def test_folder_to_video_and_video_to_folder(tmp_path: Path, make_clip: ClipMake
 
     clip = make_clip("walk.mp4", frames=4)
     summary = convert(clip, tmp_path / "walk-frames", model=tiny_model, options=_options(frame_format="png"))
-    written = sorted((tmp_path / "walk-frames").iterdir())
+    written = sorted((tmp_path / "walk-frames").glob("*.png"))
     assert [p.name for p in written] == [f"frame_{i:06d}.png" for i in range(4)] and summary.frames == 4
     expected = translator.translate(np.stack(_frames(clip)))
     assert all(np.abs(read_image(p).astype(int) - e).max() <= 1 for p, e in zip(written, expected))
@@ -245,7 +245,7 @@ def test_default_output_name_and_overwrite(make_clip: ClipMaker, tiny_model: Mod
     convert(clip, frames, model=tiny_model, options=CPU)
     (frames / "stale.png").write_bytes(b"old")
     convert(clip, frames, model=tiny_model, options=_options(overwrite=True))
-    assert sorted(p.name for p in frames.iterdir()) == ["frame_000000.png", "frame_000001.png"]
+    assert sorted(p.name for p in frames.iterdir()) == [".vidtrans-output", "frame_000000.png", "frame_000001.png"]
     (frames / "notes.txt").write_text("mine")
     with pytest.raises(OutputError, match="not replacing this folder"):
         convert(clip, frames, model=tiny_model, options=_options(overwrite=True))

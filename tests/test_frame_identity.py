@@ -105,7 +105,7 @@ def test_convert_to_a_folder_names_frames_by_timestamp(tmp_path: Path, tiny_mode
     out = tmp_path / "frames"
     summary = convert(clip, out, model=tiny_model, options=ConvertOptions(device="cpu", progress=False))
     translations = _translations(tiny_model)
-    saved = sorted(out.iterdir())
+    saved = sorted(out.glob("*.png"))
     assert [p.name for p in saved] == [f"frame_{i:06d}.png" for i in range(FRAMES) if i != LOST]
     for path in saved:
         assert _source_of(read_image(path), translations) == int(path.stem.removeprefix("frame_")), path

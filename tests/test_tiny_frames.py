@@ -95,7 +95,7 @@ def test_folder_convert_skips_a_tiny_image_and_writes_the_rest(tmp_path: Path, t
     assert code == 3
     assert f"vidtrans: warning: skipping {paths[2]}: 2x2 is too small for this model" in err[0]
     assert err[-1].startswith("vidtrans: error: ") and all(line.startswith("vidtrans: warning: ") for line in err[:-1])
-    assert sorted(p.name for p in out.iterdir()) == ["000.png", "001.png", "003.png", "004.png"]
+    assert sorted(p.name for p in out.glob("*.png")) == ["000.png", "001.png", "003.png", "004.png"]
     # --size makes every image big enough
     assert main(["convert", str(tmp_path / "shots"), "-o", str(tmp_path / "resized"), "--size", "8x8",
                  "--model", str(tiny_model.path), *CPU]) == 0

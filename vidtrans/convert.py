@@ -13,7 +13,6 @@ decoded and `ConvertSummary.bad_frames` counts the others (the CLI exits with Pa
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from fractions import Fraction
@@ -24,7 +23,7 @@ from vidtrans.backends.onnxruntime_backend import OrtOptions
 from vidtrans.console import Progress, format_duration, warn
 from vidtrans.errors import InputError, OutputError, UsageError
 from vidtrans.frames import Frame, check_min_size
-from vidtrans.fsutil import atomic_path, check_writable_target, temporary_sibling
+from vidtrans.fsutil import atomic_path, check_writable_target, claim_output
 from vidtrans.images import IMAGE_EXTENSIONS, is_image_file, list_images
 from vidtrans.modeldir import ModelDirectory
 from vidtrans.pipeline import PipelineResult, Sink, run_pipeline
@@ -37,6 +36,8 @@ from vidtrans.video import VIDEO_SUFFIXES, EncodeOptions, VideoInfo, VideoReader
 
 Kind = Literal["video", "image", "folder"]
 FRAME_FORMATS = ("png", "jpg")
+FOLDER_MARKER = ".vidtrans-output"
+"""The hidden file in every folder convert writes; `--overwrite` replaces only folders that have it."""
 
 
 @dataclass(frozen=True)
@@ -183,22 +184,23 @@ def convert(input: str | Path, output: str | Path | None = None, *, model: str |
         raise UsageError(f"{target}: the output would replace the input; choose another output")
     min_size = found.info.generator.min_size
     info = _check_input(source_path, in_kind, options.resize, min_size)
-    check_writable_target(target, overwrite=options.overwrite)
-    if out_kind == "folder" and target.exists():
-        _check_replaceable(target)
     if out_kind == "video":
         check_container_codec(target, options.encode)
-    own = translator is None
-    if translator is None:
-        translator = Translator.from_model(found, backend=options.backend, device=options.device,
-                                           precision=options.precision, compile=options.compile,
-                                           compile_mode=options.compile_mode, inverse=options.inverse,
-                                           ort_options=options.ort)
-    try:
-        return _Job(source_path, target, in_kind, out_kind, info, translator, options, min_size).run()
-    finally:
-        if own:
-            translator.close()
+    with claim_output(target):
+        check_writable_target(target, overwrite=options.overwrite)
+        if out_kind == "folder" and target.exists():
+            _check_replaceable(target)
+        own = translator is None
+        if translator is None:
+            translator = Translator.from_model(found, backend=options.backend, device=options.device,
+                                               precision=options.precision, compile=options.compile,
+                                               compile_mode=options.compile_mode, inverse=options.inverse,
+                                               ort_options=options.ort)
+        try:
+            return _Job(source_path, target, in_kind, out_kind, info, translator, options, min_size).run()
+        finally:
+            if own:
+                translator.close()
 
 
 def _check_input(path: Path, kind: Kind, resize: ResizeSpec, min_size: int) -> VideoInfo | list[Path]:
@@ -244,11 +246,8 @@ class _Job:
         self.output_size: tuple[int, int] | None = None
 
     def run(self) -> ConvertSummary:
-        if self.out_kind == "folder":
-            result = self._to_folder()
-        else:
-            with atomic_path(self.output) as temporary:
-                result = self._to_file(temporary)
+        with atomic_path(self.output, replace=self.options.overwrite) as temporary:
+            result = self._to_folder(temporary) if self.out_kind == "folder" else self._to_file(temporary)
         bad = self._bad_frames()
         if bad:
             warn(f"{self.input}: {bad} frame(s) could not be read; the output holds the {result.frames} that could")
@@ -300,9 +299,9 @@ class _Job:
             return self.reader.info.average_rate
         return Fraction(self.options.fps).limit_denominator(1001)
 
-    def _to_folder(self) -> PipelineResult:
+    def _to_folder(self, staging: Path) -> PipelineResult:
+        """Write the frames into `staging`, marked as vidtrans' own (see `_check_replaceable`)."""
         fmt = self.options.frame_format
-        staging = temporary_sibling(self.output)
         if self.reader is not None:
             suffix = "." + (fmt or "png")
             sink = ImageSink(lambda frame: staging / f"frame_{frame.index:06d}{suffix}", composer=self.composer,
@@ -311,21 +310,23 @@ class _Job:
             sink = ImageSink(lambda frame: _renamed(staging / frame.payload.name, fmt), composer=self.composer,
                              quality=self.options.jpeg_quality)
         staging.mkdir()
-        try:
-            result = self._pipeline(sink)
-            _commit_folder(staging, self.output)
-            self.output_size = sink.size
-        except BaseException:
-            shutil.rmtree(staging, ignore_errors=True)
-            raise
+        (staging / FOLDER_MARKER).write_text(f"written by vidtrans convert from {self.input}\n", encoding="utf-8")
+        result = self._pipeline(sink)
+        self.output_size = sink.size
         return result
 
 
 def _check_replaceable(folder: Path) -> None:
-    """--overwrite replaces a folder of frames, never a folder that holds anything but images."""
+    """--overwrite replaces an empty folder, or one vidtrans wrote (it holds FOLDER_MARKER) that holds nothing
+    but images; never a folder of someone's own pictures, nor one where other files were added."""
     if not folder.is_dir():
         raise OutputError(f"{folder}: exists and is not a folder; cannot write frames there")
-    others = [p for p in folder.rglob("*") if p.is_file() and not is_image_file(p)]
+    if not any(folder.iterdir()):
+        return
+    if not (folder / FOLDER_MARKER).is_file():
+        raise OutputError(f"{folder}: not replacing this folder: vidtrans did not write it (it has no "
+                          f"{FOLDER_MARKER} file); choose another output, or delete the folder yourself")
+    others = [p for p in folder.rglob("*") if p.is_file() and not is_image_file(p) and p.name != FOLDER_MARKER]
     if others:
         raise OutputError(f"{folder}: not replacing this folder: it holds files that are not images "
                           f"(such as {others[0].relative_to(folder)}); choose another output")
@@ -333,14 +334,3 @@ def _check_replaceable(folder: Path) -> None:
 
 def _renamed(path: Path, fmt: str | None) -> Path:
     return path.with_suffix("." + fmt) if fmt else path
-
-
-def _commit_folder(staging: Path, target: Path) -> None:
-    """Move a finished folder into place; an existing one (--overwrite) is replaced only at that moment."""
-    if not target.exists():
-        os.replace(staging, target)
-        return
-    retired = temporary_sibling(target)
-    os.replace(target, retired)
-    os.replace(staging, target)
-    shutil.rmtree(retired, ignore_errors=True)
