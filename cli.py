@@ -209,7 +209,8 @@ _ORT_CACHE_HELP = "onnxruntime's TensorRT provider: engine cache folder (default
 
 @app.command("convert", rich_help_panel=_TRANSLATE)
 def convert_command(
-    input: Path = typer.Argument(..., help="A video file (anything FFmpeg reads), an image, or a folder of images."),
+    input: Path = typer.Argument(..., help="A video file (anything FFmpeg reads), an image, a folder of images, "
+                                           "or - for a video on standard input."),
     output: Optional[str] = typer.Option(
         None, "--output", "-o", help="A video (.mp4 .mkv .mov .webm), an image, or a folder for frames "
                                      "(default: beside the input, e.g. clip.MODEL.mp4)."),
@@ -257,8 +258,8 @@ def convert_command(
     elif not quiet:
         info(summary.line())
     if summary.bad_frames:
-        raise PartialFailure(f"{input}: {summary.bad_frames} frame(s) could not be read; {summary.output} holds "
-                             f"the {summary.frames} that could")
+        raise PartialFailure(f"{summary.input}: {summary.bad_frames} frame(s) could not be read; {summary.output} "
+                             f"holds the {summary.frames} that could")
 
 
 @app.command("bench", rich_help_panel=_MEASURE)

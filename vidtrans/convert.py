@@ -5,7 +5,8 @@
     folder -> folder (same relative names) or a video (images in name order, at `fps`)
 
 A video keeps its frame count, timestamps, duration, rotation and colour, and its audio and subtitle
-streams (see `vidtrans.video`). The output is written beside its final name and renamed into place only
+streams (see `vidtrans.video`). A video may also come from standard input (`-`) or a named pipe; it is
+copied into a temporary file first (see `vidtrans.pipes`). The output is written beside its final name and renamed into place only
 when complete. A damaged input is translated as far as it decodes: the output holds the frames that
 decoded and `ConvertSummary.bad_frames` counts the others (the CLI exits with PartialFailure).
 """
@@ -26,6 +27,7 @@ from vidtrans.frames import Frame, check_min_size
 from vidtrans.fsutil import atomic_path, check_writable_target, claim_output
 from vidtrans.images import IMAGE_EXTENSIONS, is_image_file, list_images
 from vidtrans.modeldir import ModelDirectory
+from vidtrans.pipes import STDIN, input_name, is_pipe, seekable_input
 from vidtrans.pipeline import PipelineResult, Sink, run_pipeline
 from vidtrans.registry import resolve_model
 from vidtrans.resize import ResizeSpec
@@ -128,7 +130,12 @@ class ConvertSummary:
 
 
 def input_kind(path: Path) -> Kind:
-    """Whether `path` is a video, an image or a folder of images (InputError when it does not exist)."""
+    """Whether `path` is a video, an image or a folder of images (InputError when it does not exist).
+
+    Standard input (`-`) is a video (anything FFmpeg reads); a named pipe is an image or a video by suffix.
+    """
+    if is_pipe(path):
+        return "image" if is_image_file(path) else "video"
     if path.is_dir():
         return "folder"
     if not path.exists():
@@ -172,6 +179,8 @@ def convert(input: str | Path, output: str | Path | None = None, *, model: str |
     """
     options = options or ConvertOptions()
     source_path = Path(input)
+    if str(input) == STDIN and output is None:
+        raise UsageError("reading standard input (-) needs an output (-o)")
     in_kind = input_kind(source_path)
     found = model if isinstance(model, ModelDirectory) else resolve_model(model)
     tag = found.name + (".inverse" if options.inverse else "")
@@ -182,14 +191,14 @@ def convert(input: str | Path, output: str | Path | None = None, *, model: str |
                          "video or a folder of frames, an image an image, a folder a folder or a video)")
     if target.resolve() == source_path.resolve():
         raise UsageError(f"{target}: the output would replace the input; choose another output")
-    min_size = found.info.generator.min_size
-    info = _check_input(source_path, in_kind, options.resize, min_size)
     if out_kind == "video":
         check_container_codec(target, options.encode)
-    with claim_output(target):
+    with claim_output(target), seekable_input(source_path) as readable:
         check_writable_target(target, overwrite=options.overwrite)
         if out_kind == "folder" and target.exists():
             _check_replaceable(target)
+        min_size = found.info.generator.min_size
+        info = _check_input(readable, in_kind, options.resize, min_size)
         own = translator is None
         if translator is None:
             translator = Translator.from_model(found, backend=options.backend, device=options.device,
@@ -197,7 +206,9 @@ def convert(input: str | Path, output: str | Path | None = None, *, model: str |
                                                compile_mode=options.compile_mode, inverse=options.inverse,
                                                ort_options=options.ort)
         try:
-            return _Job(source_path, target, in_kind, out_kind, info, translator, options, min_size).run()
+            job = _Job(readable, target, in_kind, out_kind, info, translator, options, min_size,
+                       name=Path(input_name(source_path)))
+            return job.run()
         finally:
             if own:
                 translator.close()
@@ -220,8 +231,9 @@ class _Job:
     """One conversion: picks the source and sink for the kinds, runs the pipeline, commits the output."""
 
     def __init__(self, input: Path, output: Path, in_kind: Kind, out_kind: Kind, info: VideoInfo | list[Path],
-                 translator: Translator, options: ConvertOptions, min_size: int) -> None:
-        self.input, self.output = input, output
+                 translator: Translator, options: ConvertOptions, min_size: int, *, name: Path) -> None:
+        self.input, self.output = name, output
+        self.readable = input
         self.in_kind, self.out_kind = in_kind, out_kind
         self.translator = translator
         self.options = options
@@ -282,7 +294,7 @@ class _Job:
         video = VideoSink(temporary, frame_rate=self._frame_rate(), options=self.options.encode,
                           composer=self.composer, colour=self.reader.info.colour if self.reader else None,
                           rotation=self.reader.info.rotation if self.reader else 0,
-                          companion=self.input if self.reader else None)
+                          companion=self.readable if self.reader else None)
         try:
             result = self._pipeline(video)
             report = video.close()

@@ -204,8 +204,8 @@ _WRITE_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
 
 @contextlib.contextmanager
 def named_errors(temporary: Path, name: Path | str) -> Iterator[None]:
-    """Make errors raised in the block name `name` where they name `temporary` (a partial file, a spooled
-    input): a VidtransError's message is rewritten, an OSError about `temporary` becomes an OutputError."""
+    """Make VidtransErrors raised in the block name `name` where they name `temporary` (a partial file, a
+    spooled input), so messages speak of the user's file."""
     try:
         yield
     except VidtransError as error:
@@ -213,10 +213,17 @@ def named_errors(temporary: Path, name: Path | str) -> Iterator[None]:
         if str(temporary) not in message:
             raise
         raise type(error)(message.replace(str(temporary), str(name))) from None
+
+
+@contextlib.contextmanager
+def _write_errors(temporary: Path, path: Path) -> Iterator[None]:
+    """An OSError writing `temporary` (or a full disk, wherever) becomes an OutputError naming `path`."""
+    try:
+        yield
     except OSError as error:
         if error.errno not in _WRITE_ERRORS and not str(error.filename or "").startswith(str(temporary)):
             raise
-        raise OutputError(f"{name}: cannot write ({error.strerror or error})") from None
+        raise OutputError(f"{path}: cannot write ({error.strerror or error})") from None
 
 
 @contextlib.contextmanager
@@ -230,7 +237,7 @@ def atomic_path(path: Path, *, replace: bool = True) -> Iterator[Path]:
     path = Path(path)
     temporary = temporary_sibling(path)
     try:
-        with named_errors(temporary, path):
+        with named_errors(temporary, path), _write_errors(temporary, path):
             yield temporary
             if not os.path.lexists(temporary):
                 raise OutputError(f"{path}: nothing was written")

@@ -36,6 +36,7 @@ from vidtrans.fsutil import atomic_path
 from vidtrans.images import encode_image, read_image
 from vidtrans.modeldir import ModelDirectory
 from vidtrans.pipeline import run_pipeline
+from vidtrans.pipes import input_name, is_pipe
 from vidtrans.resize import ResizeSpec, resize_rgb
 from vidtrans.sources import upright
 from vidtrans.synth.job import JOB_VERSION, check_paths, claim_output
@@ -198,6 +199,9 @@ def synth(input: str | Path, output: str | Path, *, model: str | Path | ModelDir
 
     options = options or SynthOptions()
     source, target = Path(input), Path(output)
+    if is_pipe(source):
+        raise InputError(f"{input_name(source)}: is a pipe; synth reads its input more than once (and again on "
+                         "every rerun), so save it to a file first")
     if not source.exists():
         raise InputError(f"{source}: no such file or folder")
     check_paths(source, target)
