@@ -1,15 +1,18 @@
-"""Real media for tests: clips written with PyAV, pictures that say which frame they are, damaged packets.
+"""Real media for tests: clips written with PyAV, pictures that say which frame they are, damaged packets,
+JPEGs with an EXIF orientation.
 
 Importable from any test (`tests` is on pytest's python path); conftest.py turns some into fixtures.
 """
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Callable, Sequence
 from fractions import Fraction
 from pathlib import Path
 
 import av
+import cv2
 import numpy as np
 
 
@@ -153,3 +156,22 @@ def write_clip(path: Path, *, size: tuple[int, int] = (64, 48), frames: int = 10
             packet.time_base = Fraction(1, 1000)
             container.mux(packet)
     return path
+
+
+def jpeg_with_orientation(rgb: np.ndarray, orientation: int) -> bytes:
+    """A JPEG of `rgb` (as stored) carrying an EXIF orientation tag (1-8), as phones and dashcams write them."""
+    ok, encoded = cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 98])
+    assert ok
+    entry = struct.pack(">HHIHH", 0x0112, 3, 1, orientation, 0)  # Orientation, SHORT, one value
+    tiff = b"MM\x00*" + struct.pack(">I", 8) + struct.pack(">H", 1) + entry + struct.pack(">I", 0)
+    body = b"Exif\x00\x00" + tiff
+    data = encoded.tobytes()
+    return data[:2] + b"\xff\xe1" + struct.pack(">H", len(body) + 2) + body + data[2:]  # APP1 after SOI
+
+
+UPRIGHT = {
+    1: lambda a: a, 2: lambda a: a[:, ::-1], 3: lambda a: a[::-1, ::-1], 4: lambda a: a[::-1],
+    5: lambda a: a.transpose(1, 0, 2), 6: lambda a: np.rot90(a, -1), 7: lambda a: a[::-1, ::-1].transpose(1, 0, 2),
+    8: lambda a: np.rot90(a, 1),
+}
+"""How an image viewer shows stored pixels for each EXIF orientation."""
