@@ -175,3 +175,27 @@ UPRIGHT = {
     8: lambda a: np.rot90(a, 1),
 }
 """How an image viewer shows stored pixels for each EXIF orientation."""
+
+
+def with_extra_video(source: Path, target: Path) -> Path:
+    """Remux `source` into `target` with a second copy of its video stream (another angle) and a PNG cover
+    picture (an attached picture, as music and phone apps add)."""
+    with av.open(str(source)) as reader, av.open(str(target), "w") as writer:
+        video = reader.streams.video[0]
+        main, angle = writer.add_stream_from_template(video), writer.add_stream_from_template(video)
+        cover = writer.add_stream("png")
+        cover.width, cover.height, cover.pix_fmt = 16, 16, "rgb24"
+        cover.disposition = av.stream.Disposition.attached_pic
+        picture = av.VideoFrame.from_ndarray(np.full((16, 16, 3), 200, np.uint8), format="rgb24")
+        for packet in [*cover.encode(picture), *cover.encode()]:
+            packet.stream = cover
+            writer.mux(packet)
+        for packet in reader.demux(video):
+            if not packet.size:
+                continue
+            twin = av.Packet(bytes(packet))
+            twin.pts, twin.dts, twin.duration = packet.pts, packet.dts, packet.duration
+            twin.time_base, twin.is_keyframe = packet.time_base, packet.is_keyframe
+            packet.stream, twin.stream = main, angle
+            writer.mux([packet, twin])
+    return target

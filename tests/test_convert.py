@@ -14,6 +14,7 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
+from media import with_extra_video
 
 from vidtrans.cli import main
 from vidtrans.convert import ConvertOptions, convert
@@ -144,6 +145,20 @@ def test_audio_the_container_refuses_is_reencoded(tmp_path: Path, make_clip: Cli
     assert "audio stream #1 (pcm_mulaw) re-encoded" in summary.notes
     assert "re-encoding it to aac" in capsys.readouterr().err
     assert _audio_seconds(tmp_path / "cam.mp4")[0] == "aac"
+
+
+def test_extra_video_streams_and_cover_pictures_are_left_out_with_a_warning(
+        tmp_path: Path, make_clip: ClipMaker, tiny_model: ModelDirectory, capsys: pytest.CaptureFixture[str]) -> None:
+    source = with_extra_video(make_clip("one.mp4", frames=4), tmp_path / "angles.mp4")
+    summary = convert(source, tmp_path / "out.mp4", model=tiny_model, options=CPU)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["vidtrans: warning: video stream #1 (h264): left out (vidtrans translates one video stream, "
+                   "the first)",
+                   "vidtrans: warning: cover picture stream #2 (png): left out (vidtrans translates one video "
+                   "stream, the first)"]
+    assert {"video stream #1 (h264) left out", "cover picture stream #2 (png) left out"} <= set(summary.notes)
+    with av.open(str(tmp_path / "out.mp4")) as written:
+        assert [s.type for s in written.streams] == ["video"] and written.streams.video[0].frames == 4
 
 
 # --- images and folders ------------------------------------------------------------------------------
