@@ -96,8 +96,9 @@ def _check_folder(path: Path) -> None:
 
 
 def check_writable_target(path: Path, *, overwrite: bool) -> None:
-    """Refuse to replace an existing file without `overwrite`, and fail early when the folder is missing."""
-    if path.exists() and not overwrite:
+    """Refuse to replace an existing file (or a symbolic link, even a dangling one) without `overwrite`, and
+    fail early when the folder is missing."""
+    if os.path.lexists(path) and not overwrite:
         raise OutputError(f"{path}: already exists (pass --overwrite to replace it)")
     _check_folder(path)
 

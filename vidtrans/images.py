@@ -41,7 +41,11 @@ def read_image(path: Path) -> np.ndarray:
         data = np.fromfile(path, dtype=np.uint8)
     except OSError as error:
         raise InputError(f"{path}: cannot read ({error.strerror or error})") from None
-    image = cv2.imdecode(data, _DECODE_FLAGS) if data.size else None
+    try:
+        image = cv2.imdecode(data, _DECODE_FLAGS) if data.size else None
+    except cv2.error:  # OpenCV asserts on some headers, such as one claiming over 2**30 pixels
+        raise InputError(f"{path}: not a readable image (OpenCV refuses its header: damaged, or a size too large "
+                         "to decode)") from None
     if image is None:
         raise InputError(f"{path}: not a readable image (empty, truncated or an unsupported format)")
     if image.dtype == np.uint16:

@@ -7,7 +7,6 @@ temporary file, and errors that name the copy name the input.
 from __future__ import annotations
 
 import contextlib
-import shutil
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -39,7 +38,10 @@ def _copy_pipe(path: Path, name: str, target: BinaryIO) -> None:
     except OSError as error:
         raise InputError(f"{name}: cannot read ({error.strerror or error})") from None
     try:
-        shutil.copyfileobj(source, target, 1 << 20)
+        while chunk := source.read(1 << 20):
+            view = memoryview(chunk)
+            while view:  # unbuffered writes may be short; the next one then says why
+                view = view[target.write(view):]
     except OSError as error:
         raise InputError(f"{name}: cannot copy it into {tempfile.gettempdir()} to read it "
                          f"({error.strerror or error}; set TMPDIR to a folder with room)") from None
@@ -64,7 +66,7 @@ def seekable_input(path: Path | str) -> Iterator[Path]:
     fd, copy = tempfile.mkstemp(prefix="vidtrans-input-")
     spool = Path(copy)
     try:
-        with open(fd, "wb") as target:
+        with open(fd, "wb", buffering=0) as target:  # unbuffered: a full disk fails in the copy, not at close()
             _copy_pipe(path, name, target)
         with named_errors(spool, name):
             yield spool
