@@ -199,3 +199,17 @@ def with_extra_video(source: Path, target: Path) -> Path:
             packet.stream, twin.stream = main, angle
             writer.mux([packet, twin])
     return target
+
+
+def without_frames(path: Path, *, video_track: bool = True) -> Path:
+    """A file holding a short sound and, with `video_track`, a video track without a single frame."""
+    with av.open(str(path), "w") as container:
+        if video_track:
+            stream = container.add_stream("libx264", rate=30)
+            stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        sound = container.add_stream("aac", rate=48000)
+        frame = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
+        frame.sample_rate, frame.pts = 48000, 0
+        container.mux(sound.encode(frame))
+        container.mux(sound.encode())
+    return path

@@ -14,7 +14,7 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
-from media import with_extra_video
+from media import with_extra_video, without_frames
 
 from vidtrans.cli import main
 from vidtrans.convert import ConvertOptions, convert
@@ -316,15 +316,7 @@ def test_cli_bad_inputs_get_one_line_errors(tmp_path: Path, make_clip: ClipMaker
                                             capsys: pytest.CaptureFixture[str]) -> None:
     model = tiny_model.path
     (tmp_path / "notes.mp4").write_text("hello")
-    zero = tmp_path / "zero.mkv"  # a video track without frames, beside a short sound
-    with av.open(str(zero), "w") as container:
-        stream = container.add_stream("libx264", rate=30)
-        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
-        sound = container.add_stream("aac", rate=48000)
-        frame = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
-        frame.sample_rate, frame.pts = 48000, 0
-        container.mux(sound.encode(frame))
-        container.mux(sound.encode())
+    zero = without_frames(tmp_path / "zero.mkv")
     clip = make_clip("ok.mp4", frames=2)
     cases = [
         ((tmp_path / "missing.mp4",), 1, "missing.mp4: no such file"),

@@ -60,40 +60,42 @@ def long_clip(tmp_path: Path) -> Path:
     return write_clip(tmp_path / "long.mp4", size=(96, 64), frames=100)
 
 
+def _act_mid_run(model: ModelDirectory, source: Path, out: Path,
+                 act: Callable[[subprocess.Popen[bytes]], None]) -> tuple[int, str]:
+    """Run a convert, pause it once it writes, `act`, let it go on: its exit code and stderr."""
+    process = _convert(model, source, out)
+    try:
+        _paused_while_writing(process, out.parent)
+        act(process)
+        process.send_signal(signal.SIGCONT)
+        _, err = process.communicate(timeout=120)
+    finally:
+        process.kill()
+    return process.returncode, err.decode().strip()
+
+
 def test_a_second_convert_to_the_same_output_fails_at_once(tmp_path: Path, long_clip: Path,
                                                            tiny_model: ModelDirectory) -> None:
     out = tmp_path / "out.mp4"
-    first = _convert(tiny_model, long_clip, out)
-    try:
-        _paused_while_writing(first, tmp_path)
+
+    def second_run(first: subprocess.Popen[bytes]) -> None:
         second = _convert(tiny_model, long_clip, out, "--overwrite")
         _, err = second.communicate(timeout=60)
-        first.send_signal(signal.SIGCONT)
-        lines = err.decode().strip().splitlines()
-        assert second.returncode == 1 and len(lines) == 1, lines
-        assert lines[0] == (f"vidtrans: error: {out}: another vidtrans process (PID {first.pid}) is writing this "
-                            "output; wait for it to finish, or choose another output")
-        _, err = first.communicate(timeout=120)
-        assert first.returncode == 0, err.decode()
-    finally:
-        first.kill()
+        assert (second.returncode, err.decode().strip()) == (1, (
+            f"vidtrans: error: {out}: another vidtrans process (PID {first.pid}) is writing this output; wait for "
+            "it to finish, or choose another output"))
+
+    code, err = _act_mid_run(tiny_model, long_clip, out, second_run)
+    assert code == 0, err
     assert probe(out).frames == 100 and _leftovers(tmp_path) == []
 
 
 def test_a_file_that_appears_during_the_run_is_not_replaced(tmp_path: Path, long_clip: Path,
                                                             tiny_model: ModelDirectory) -> None:
     out = tmp_path / "out.mp4"
-    process = _convert(tiny_model, long_clip, out)
-    try:
-        _paused_while_writing(process, tmp_path)
-        out.write_bytes(b"someone else's file")
-        process.send_signal(signal.SIGCONT)
-        _, err = process.communicate(timeout=120)
-    finally:
-        process.kill()
-    assert process.returncode == 1
-    assert err.decode().strip() == (f"vidtrans: error: {out}: appeared while vidtrans was writing it; not replacing "
-                                    "it (pass --overwrite to replace it)")
+    code, err = _act_mid_run(tiny_model, long_clip, out, lambda _: out.write_bytes(b"someone else's file"))
+    assert (code, err) == (1, f"vidtrans: error: {out}: appeared while vidtrans was writing it; not replacing it "
+                              "(pass --overwrite to replace it)")
     assert out.read_bytes() == b"someone else's file" and _leftovers(tmp_path) == []
 
 
@@ -101,16 +103,8 @@ def test_a_file_that_appears_during_the_run_is_not_replaced(tmp_path: Path, long
 def test_sigterm_and_sighup_clean_up_like_ctrl_c(tmp_path: Path, long_clip: Path, tiny_model: ModelDirectory,
                                                  signum: int) -> None:
     out = tmp_path / "out.mp4"
-    process = _convert(tiny_model, long_clip, out)
-    try:
-        _paused_while_writing(process, tmp_path)
-        process.send_signal(signum)  # handled as soon as it runs again
-        process.send_signal(signal.SIGCONT)
-        _, err = process.communicate(timeout=60)
-    finally:
-        process.kill()
-    assert process.returncode == 128 + signum
-    assert err.decode().strip() == f"vidtrans: interrupted by {signal.Signals(signum).name}"
+    code, err = _act_mid_run(tiny_model, long_clip, out, lambda process: process.send_signal(signum))
+    assert (code, err) == (128 + signum, f"vidtrans: interrupted by {signal.Signals(signum).name}")
     assert not out.exists() and _leftovers(tmp_path) == []
 
 

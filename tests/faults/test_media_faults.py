@@ -14,7 +14,6 @@ from collections.abc import Callable
 from fractions import Fraction
 from pathlib import Path
 
-import av
 import cv2
 import numpy as np
 import pytest
@@ -30,7 +29,15 @@ from faults.harness import (
     send,
     write_file,
 )
-from media import UPRIGHT, damage_packet, index_picture, jpeg_with_orientation, with_extra_video, write_clip
+from media import (
+    UPRIGHT,
+    damage_packet,
+    index_picture,
+    jpeg_with_orientation,
+    with_extra_video,
+    without_frames,
+    write_clip,
+)
 
 from vidtrans.images import is_image_file
 from vidtrans.video import VideoReader, probe
@@ -107,27 +114,6 @@ def truncated(name: str, keep: float) -> Setup:
 
 def damaged(name: str, packet: int) -> Setup:
     return lambda ws: damage_packet(ws.inputs / name, packet)
-
-
-def audio_only(ws: Workspace) -> None:
-    with av.open(str(ws.inputs / "clip.mp4"), "w") as container:
-        sound = container.add_stream("aac", rate=48000)
-        frame = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
-        frame.sample_rate, frame.pts = 48000, 0
-        container.mux(sound.encode(frame))
-        container.mux(sound.encode())
-
-
-def no_frames(ws: Workspace) -> None:
-    """A video track that holds no frame, beside a short sound."""
-    with av.open(str(ws.inputs / "clip.mkv"), "w") as container:
-        stream = container.add_stream("libx264", rate=30)
-        stream.width, stream.height, stream.pix_fmt = 64, 32, "yuv420p"
-        audio_only_stream = container.add_stream("aac", rate=48000)
-        frame = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
-        frame.sample_rate, frame.pts = 48000, 0
-        container.mux(audio_only_stream.encode(frame))
-        container.mux(audio_only_stream.encode())
 
 
 def huge_png() -> bytes:
@@ -253,9 +239,9 @@ CASES = [
     FaultCase("convert: an undecodable packet", CLIP, 3, "1 frame(s) could not be read",
               setup=steps(clip(frames=8, keyframes_only=True), damaged("clip.mp4", 2)),
               checks=(frames("{out}/clip.mp4", 7),)),
-    FaultCase("convert: audio only", CLIP, 1, "{in}/clip.mp4: no video stream (it holds: audio)", setup=audio_only),
+    FaultCase("convert: audio only", CLIP, 1, "{in}/clip.mp4: no video stream (it holds: audio)", setup=lambda ws: without_frames(ws.inputs / "clip.mp4", video_track=False)),
     FaultCase("convert: a video track without frames", convert("{in}/clip.mkv", "-o", "{out}/clip.mkv"), 1,
-              "{in}/clip.mkv: no video frames decode", setup=no_frames),
+              "{in}/clip.mkv: no video frames decode", setup=lambda ws: without_frames(ws.inputs / "clip.mkv")),
     FaultCase("convert: an encoder FFmpeg lacks", (*CLIP, "--codec", "no-such-codec"), 2,
               "--codec no-such-codec: no such video encoder", setup=clip(), line="vidtrans: error: "),
     FaultCase("convert: a codec the container cannot hold", (*convert("{in}/clip.mp4", "-o", "{out}/clip.webm"),
