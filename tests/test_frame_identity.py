@@ -17,7 +17,8 @@ from vidtrans.convert import ConvertOptions, convert
 from vidtrans.images import read_image
 from vidtrans.modeldir import ModelDirectory
 from vidtrans.translator import Translator
-from vidtrans.video import VideoReader, read_frames, read_timeline
+from vidtrans.video import FrameTimeline, VideoReader, read_frames, read_timeline
+from vidtrans.video.timeline import grid_step
 
 FRAMES, LOST = 30, 10
 SIZE = (64, 32)
@@ -110,3 +111,15 @@ def test_convert_to_a_folder_names_frames_by_timestamp(tmp_path: Path, tiny_mode
     for path in saved:
         assert _source_of(read_image(path), translations) == int(path.stem.removeprefix("frame_")), path
     assert summary.frames == FRAMES - 1
+
+
+def test_the_grid_is_the_frame_rate_of_the_timestamps() -> None:
+    clean = [i * 3003 for i in range(10)]
+    assert grid_step(clean, [Fraction(90000)], Fraction(1, 90000)) is None  # a tick a frame would be 30000 slots
+    assert grid_step(clean, [Fraction(90000), Fraction(30000, 1001)], Fraction(1, 90000)) == 3003
+    dropped = clean[:4] + clean[5:]  # one frame missing: still the grid, with a hole
+    timeline = FrameTimeline(Fraction(1, 90000), len(dropped), tuple(dropped),
+                             grid_step(dropped, [Fraction(30000, 1001)], Fraction(1, 90000)))
+    assert timeline.frame_count == 10 and timeline.index_of(5 * 3003) == 5 and timeline.index_of(4 * 3003 + 900) is None
+    drifting = [i * 3200 for i in range(8)]  # a phone at 28.1 fps that says 29.97: off the grid after a few
+    assert grid_step(drifting, [Fraction(30000, 1001)], Fraction(1, 90000)) is None

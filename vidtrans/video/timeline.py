@@ -83,10 +83,17 @@ class FrameTimeline:
 
 
 def grid_step(stamps: list[int], rates: list[Fraction], time_base: Fraction) -> Fraction | None:
-    """The ticks per frame of the first rate whose grid holds every timestamp (one per slot), or None."""
+    """The ticks per frame of the first rate whose grid holds every timestamp (one per slot) and whose step
+    is the timestamps' usual spacing (a rate far too high, such as 90000, would make every tick a slot), or
+    None."""
+    if len(stamps) < 2:
+        return None
+    spacing = sorted(b - a for a, b in zip(stamps, stamps[1:]))[(len(stamps) - 1) // 2]
     for rate in rates:
         step = 1 / (rate * time_base)
         ticks = float(step)
+        if not 0.75 * ticks <= spacing <= 1.5 * ticks:
+            continue
         slots = [round((s - stamps[0]) / ticks) for s in stamps]
         on_grid = all(abs(s - stamps[0] - k * ticks) <= ticks / 4 for s, k in zip(stamps, slots))
         if on_grid and len(set(slots)) == len(slots):
