@@ -19,6 +19,10 @@ once (multiprocessing's forkserver), so a case costs a fork rather than a two-se
 Cases can act while the run is in the middle (`during`: the process is paused with SIGSTOP once it writes,
 the hook runs, then it continues), rerun the command afterwards (`rerun`), feed standard input, or cap the
 size of files the process may write.
+
+To add cases for another area, write `tests/faults/test_<area>_faults.py` with a list of `FaultCase` rows and
+a test that calls `run_case(case, workspace)` for each (see `test_media_faults.py`); the `workspace` fixture
+(tests/faults/conftest.py) gives every case its own folders and the shared tiny model as `{model}`.
 """
 
 from __future__ import annotations
