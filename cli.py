@@ -7,9 +7,13 @@ shows the traceback instead.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import sys
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Optional
 
@@ -18,7 +22,7 @@ from typer.core import TyperGroup
 
 import vidtrans
 from vidtrans.cli_params import runtime_options, training_settings
-from vidtrans.errors import VidtransError
+from vidtrans.errors import Interrupted, VidtransError
 from vidtrans.runtime import RuntimeOptions
 
 _debug = False
@@ -195,7 +199,8 @@ _PRESET_HELP = "Speed preset of the named --encoder (x264/x265: ultrafast..verys
 @app.command("convert", rich_help_panel=_TRANSLATE)
 @runtime_options
 def convert_command(
-    input: Path = typer.Argument(..., help="A video file (anything FFmpeg reads), an image, or a folder of images."),
+    input: Path = typer.Argument(..., help="A video file (anything FFmpeg reads), an image, a folder of images, "
+                                           "or - for a video on standard input."),
     output: Optional[str] = typer.Option(
         None, "--output", "-o", help="A video (.mp4 .mkv .mov .webm), an image, or a folder for frames "
                                      "(default: beside the input, e.g. clip.MODEL.mp4)."),
@@ -232,8 +237,8 @@ def convert_command(
     elif not quiet:
         info(summary.line())
     if summary.bad_frames:
-        raise PartialFailure(f"{input}: {summary.bad_frames} frame(s) could not be read; {summary.output} holds "
-                             f"the {summary.frames} that could")
+        raise PartialFailure(f"{summary.input}: {summary.bad_frames} frame(s) could not be read; {summary.output} "
+                             f"holds the {summary.frames} that could")
 
 
 @app.command("bench", rich_help_panel=_MEASURE)
@@ -634,24 +639,58 @@ def _report_click_error(error: Exception) -> int:
     return code
 
 
+_STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+
+
+def _raise_interrupted(signum: int, frame: object) -> None:
+    for number in _STOP_SIGNALS:  # once: the cleanup that follows runs undisturbed
+        signal.signal(number, signal.SIG_IGN)
+    raise Interrupted(signum)
+
+
+@contextlib.contextmanager
+def _stop_signals_interrupt() -> Iterator[None]:
+    """SIGTERM and SIGHUP stop the run like Ctrl-C (unless ignored, as under nohup), in the main thread."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {number: signal.getsignal(number) for number in _STOP_SIGNALS}
+    for number, handler in previous.items():
+        if handler is not signal.SIG_IGN:
+            signal.signal(number, _raise_interrupted)
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI and return its exit code; errors print one line, never a traceback (unless --debug).
 
     Usage errors (unknown or missing options, bad values) exit with 2, like vidtrans' own UsageError;
-    `--help` stays rich.
+    `--help` stays rich. Ctrl-C exits with 130; SIGTERM and SIGHUP stop the run the same way (exit codes
+    143 and 129); vidtrans' own errors and unexpected ones are caught here.
     """
     args = list(sys.argv[1:] if argv is None else argv)
     os.environ.setdefault("OPENCV_LOG_LEVEL", "SILENT")  # vidtrans reports unreadable images itself
     if args and args[0] in _MODEL_COMMANDS:
         _choose_cpu_threads()
     try:
-        code = app(args=args, prog_name="vidtrans", standalone_mode=False)
+        with _stop_signals_interrupt():
+            code = app(args=args, prog_name="vidtrans", standalone_mode=False)
     except SystemExit as done:
         return done.code if isinstance(done.code, int) else (0 if done.code is None else 1)
     except KeyboardInterrupt:
         print("vidtrans: interrupted", file=sys.stderr)
         return 130
-    except typer.Abort:
+    except Interrupted as stop:
+        print(f"vidtrans: interrupted by {signal.Signals(stop.signum).name}", file=sys.stderr)
+        return stop.exit_code
+    except typer.Abort as stop:
+        if isinstance(stop.__cause__, KeyboardInterrupt):
+            print("vidtrans: interrupted", file=sys.stderr)
+            return 130
         print("vidtrans: aborted", file=sys.stderr)
         return 1
     except VidtransError as error:

@@ -14,6 +14,7 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
+from media import with_extra_video, without_frames
 
 from vidtrans.runtime import RuntimeOptions
 from vidtrans.cli import main
@@ -148,6 +149,20 @@ def test_audio_the_container_refuses_is_reencoded(tmp_path: Path, make_clip: Cli
     assert _audio_seconds(tmp_path / "cam.mp4")[0] == "aac"
 
 
+def test_extra_video_streams_and_cover_pictures_are_left_out_with_a_warning(
+        tmp_path: Path, make_clip: ClipMaker, tiny_model: ModelDirectory, capsys: pytest.CaptureFixture[str]) -> None:
+    source = with_extra_video(make_clip("one.mp4", frames=4), tmp_path / "angles.mp4")
+    summary = convert(source, tmp_path / "out.mp4", model=tiny_model, options=CPU)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["vidtrans: warning: video stream #1 (h264): left out (vidtrans translates one video stream, "
+                   "the first)",
+                   "vidtrans: warning: cover picture stream #2 (png): left out (vidtrans translates one video "
+                   "stream, the first)"]
+    assert {"video stream #1 (h264) left out", "cover picture stream #2 (png) left out"} <= set(summary.notes)
+    with av.open(str(tmp_path / "out.mp4")) as written:
+        assert [s.type for s in written.streams] == ["video"] and written.streams.video[0].frames == 4
+
+
 # --- images and folders ------------------------------------------------------------------------------
 
 
@@ -176,7 +191,7 @@ def test_folder_to_folder_keeps_names_skips_unreadable_images(tmp_path: Path, ti
     target = tmp_path / "shots.tiny"
     assert summary.output == target and summary.frames == 4 and summary.bad_frames == 1
     assert "broken.png" in capsys.readouterr().err
-    assert sorted(p.relative_to(target).as_posix() for p in target.rglob("*.*")) == sorted(pictures)
+    assert sorted(p.relative_to(target).as_posix() for p in target.rglob("*.*")) == sorted([*pictures, ".vidtrans-output"])
     assert np.abs(read_image(target / "sub/c.png").astype(int)
                   - translator.translate(pictures["sub/c.png"][None])[0]).max() <= 1
     assert _leftovers(tmp_path) == []
@@ -195,7 +210,7 @@ def test_folder_to_video_and_video_to_folder(tmp_path: Path, make_clip: ClipMake
 
     clip = make_clip("walk.mp4", frames=4)
     summary = convert(clip, tmp_path / "walk-frames", model=tiny_model, options=_options(frame_format="png"))
-    written = sorted((tmp_path / "walk-frames").iterdir())
+    written = sorted((tmp_path / "walk-frames").glob("*.png"))
     assert [p.name for p in written] == [f"frame_{i:06d}.png" for i in range(4)] and summary.frames == 4
     expected = translator.translate(np.stack(_frames(clip)))
     assert all(np.abs(read_image(p).astype(int) - e).max() <= 1 for p, e in zip(written, expected))
@@ -247,7 +262,7 @@ def test_default_output_name_and_overwrite(make_clip: ClipMaker, tiny_model: Mod
     convert(clip, frames, model=tiny_model, options=CPU)
     (frames / "stale.png").write_bytes(b"old")
     convert(clip, frames, model=tiny_model, options=_options(overwrite=True))
-    assert sorted(p.name for p in frames.iterdir()) == ["frame_000000.png", "frame_000001.png"]
+    assert sorted(p.name for p in frames.iterdir()) == [".vidtrans-output", "frame_000000.png", "frame_000001.png"]
     (frames / "notes.txt").write_text("mine")
     with pytest.raises(OutputError, match="not replacing this folder"):
         convert(clip, frames, model=tiny_model, options=_options(overwrite=True))
@@ -305,15 +320,7 @@ def test_cli_bad_inputs_get_one_line_errors(tmp_path: Path, make_clip: ClipMaker
                                             capsys: pytest.CaptureFixture[str]) -> None:
     model = tiny_model.path
     (tmp_path / "notes.mp4").write_text("hello")
-    zero = tmp_path / "zero.mkv"  # a video track without frames, beside a short sound
-    with av.open(str(zero), "w") as container:
-        stream = container.add_stream("libx264", rate=30)
-        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
-        sound = container.add_stream("aac", rate=48000)
-        frame = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
-        frame.sample_rate, frame.pts = 48000, 0
-        container.mux(sound.encode(frame))
-        container.mux(sound.encode())
+    zero = without_frames(tmp_path / "zero.mkv")
     clip = make_clip("ok.mp4", frames=2)
     cases = [
         ((tmp_path / "missing.mp4",), 1, "missing.mp4: no such file"),

@@ -5,7 +5,8 @@
     folder -> folder (same relative names) or a video (images in name order, at `fps`)
 
 A video keeps its frame count, timestamps, duration, rotation and colour, and its audio and subtitle
-streams (see `vidtrans.video`). The output is written beside its final name and renamed into place only
+streams (see `vidtrans.video`). A video may also come from standard input (`-`) or a named pipe; it is
+copied into a temporary file first (see `vidtrans.pipes`). The output is written beside its final name and renamed into place only
 when complete. A damaged input is translated as far as it decodes: the output holds the frames that
 decoded and `ConvertSummary.bad_frames` counts the others (the CLI exits with PartialFailure).
 """
@@ -13,7 +14,6 @@ decoded and `ConvertSummary.bad_frames` counts the others (the CLI exits with Pa
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from fractions import Fraction
@@ -22,10 +22,11 @@ from typing import Any, Literal
 
 from vidtrans.console import Progress, format_duration, warn
 from vidtrans.errors import InputError, OutputError, UsageError
-from vidtrans.frames import Frame, FrameBatch
-from vidtrans.fsutil import atomic_path, check_writable_target, temporary_sibling
+from vidtrans.frames import Frame, FrameBatch, check_min_size
+from vidtrans.fsutil import atomic_path, check_writable_target, claim_output
 from vidtrans.images import IMAGE_EXTENSIONS, is_image_file, list_images
 from vidtrans.modeldir import ModelDirectory
+from vidtrans.pipes import STDIN, input_name, is_pipe, seekable_input
 from vidtrans.pipeline import PipelineResult, Sink, run_pipeline
 from vidtrans.registry import resolve_model
 from vidtrans.resize import ResizeSpec
@@ -37,6 +38,8 @@ from vidtrans.video import VIDEO_SUFFIXES, EncodeOptions, VideoInfo, VideoReader
 
 Kind = Literal["video", "image", "folder"]
 FRAME_FORMATS = ("png", "jpg")
+FOLDER_MARKER = ".vidtrans-output"
+"""The hidden file in every folder convert writes; `--overwrite` replaces only folders that have it."""
 
 
 @dataclass(frozen=True)
@@ -122,7 +125,12 @@ class ConvertSummary:
 
 
 def input_kind(path: Path) -> Kind:
-    """Whether `path` is a video, an image or a folder of images (InputError when it does not exist)."""
+    """Whether `path` is a video, an image or a folder of images (InputError when it does not exist).
+
+    Standard input (`-`) is a video (anything FFmpeg reads); a named pipe is an image or a video by suffix.
+    """
+    if is_pipe(path):
+        return "image" if is_image_file(path) else "video"
     if path.is_dir():
         return "folder"
     if not path.exists():
@@ -166,6 +174,8 @@ def convert(input: str | Path, output: str | Path | None = None, *, model: str |
     """
     options = options or ConvertOptions()
     source_path = Path(input)
+    if str(input) == STDIN and output is None:
+        raise UsageError("reading standard input (-) needs an output (-o)")
     in_kind = input_kind(source_path)
     found = model if isinstance(model, ModelDirectory) else resolve_model(model)
     tag = found.name + (".inverse" if options.runtime.inverse else "")
@@ -176,27 +186,32 @@ def convert(input: str | Path, output: str | Path | None = None, *, model: str |
                          "video or a folder of frames, an image an image, a folder a folder or a video)")
     if target.resolve() == source_path.resolve():
         raise UsageError(f"{target}: the output would replace the input; choose another output")
-    info = _check_input(source_path, in_kind)
-    check_writable_target(target, overwrite=options.overwrite)
-    if out_kind == "folder" and target.exists():
-        _check_replaceable(target)
     if out_kind == "video":
         check_container_codec(target, options.encode)
-    own = translator is None
-    if translator is None:
-        translator = Translator.from_model(found, options.runtime, announce=options.progress)
-    try:
-        return _Job(source_path, target, in_kind, out_kind, info, translator, options).run()
-    finally:
-        if own:
-            translator.close()
+    with claim_output(target), seekable_input(source_path) as readable:
+        check_writable_target(target, overwrite=options.overwrite)
+        if out_kind == "folder" and target.exists():
+            _check_replaceable(target)
+        min_size = found.info.generator.min_size
+        info = _check_input(readable, in_kind, options.resize, min_size)
+        own = translator is None
+        if translator is None:
+            translator = Translator.from_model(found, options.runtime, announce=options.progress)
+        try:
+            job = _Job(readable, target, in_kind, out_kind, info, translator, options, min_size,
+                       name=Path(input_name(source_path)))
+            return job.run()
+        finally:
+            if own:
+                translator.close()
 
 
-def _check_input(path: Path, kind: Kind) -> VideoInfo | list[Path]:
+def _check_input(path: Path, kind: Kind, resize: ResizeSpec, min_size: int) -> VideoInfo | list[Path]:
     if kind == "video":
         info = probe(path)
         if not info.decodable:
             raise InputError(f"{path}: no video frames decode (the video is empty or damaged)")
+        check_min_size(path, resize.target(*info.size), min_size)
         return info
     images = list_images(path) if kind == "folder" else [path]
     if not images:
@@ -208,8 +223,9 @@ class _Job:
     """One conversion: picks the source and sink for the kinds, runs the pipeline, commits the output."""
 
     def __init__(self, input: Path, output: Path, in_kind: Kind, out_kind: Kind, info: VideoInfo | list[Path],
-                 translator: Translator, options: ConvertOptions) -> None:
-        self.input, self.output = input, output
+                 translator: Translator, options: ConvertOptions, min_size: int, *, name: Path) -> None:
+        self.input, self.output = name, output
+        self.readable = input
         self.in_kind, self.out_kind = in_kind, out_kind
         self.translator = translator
         self.options = options
@@ -226,7 +242,7 @@ class _Job:
         else:
             root = input if in_kind == "folder" else input.parent
             self.images = ImageFrames(info, root, fps=options.fps, resize=options.resize,
-                                      keep_original=keep_original)
+                                      keep_original=keep_original, min_size=min_size, skip_bad=in_kind == "folder")
             self.source = self.images
             self.total = len(info)
             self.input_size = None
@@ -234,11 +250,8 @@ class _Job:
         self.output_size: tuple[int, int] | None = None
 
     def run(self) -> ConvertSummary:
-        if self.out_kind == "folder":
-            result = self._to_folder()
-        else:
-            with atomic_path(self.output) as temporary:
-                result = self._to_file(temporary)
+        with atomic_path(self.output, replace=self.options.overwrite) as temporary:
+            result = self._to_folder(temporary) if self.out_kind == "folder" else self._to_file(temporary)
         bad = self._bad_frames()
         if bad:
             warn(f"{self.input}: {bad} frame(s) could not be read; the output holds the {result.frames} that could")
@@ -285,7 +298,7 @@ class _Job:
         video = VideoSink(temporary, frame_rate=self._frame_rate(), options=self.options.encode,
                           composer=self.composer, colour=self.reader.info.colour if self.reader else None,
                           rotation=self.reader.info.rotation if self.reader else 0,
-                          companion=self.input if self.reader else None)
+                          companion=self.readable if self.reader else None)
         try:
             result = self._pipeline(video)
             report = video.close()
@@ -302,9 +315,9 @@ class _Job:
             return self.reader.info.average_rate
         return Fraction(self.options.fps).limit_denominator(1001)
 
-    def _to_folder(self) -> PipelineResult:
+    def _to_folder(self, staging: Path) -> PipelineResult:
+        """Write the frames into `staging`, marked as vidtrans' own (see `_check_replaceable`)."""
         fmt = self.options.frame_format
-        staging = temporary_sibling(self.output)
         if self.reader is not None:
             suffix = "." + (fmt or "png")
             sink = ImageSink(lambda frame: staging / f"frame_{frame.index:06d}{suffix}", composer=self.composer,
@@ -313,21 +326,23 @@ class _Job:
             sink = ImageSink(lambda frame: _renamed(staging / frame.payload.name, fmt), composer=self.composer,
                              quality=self.options.jpeg_quality)
         staging.mkdir()
-        try:
-            result = self._pipeline(sink)
-            _commit_folder(staging, self.output)
-            self.output_size = sink.size
-        except BaseException:
-            shutil.rmtree(staging, ignore_errors=True)
-            raise
+        (staging / FOLDER_MARKER).write_text(f"written by vidtrans convert from {self.input}\n", encoding="utf-8")
+        result = self._pipeline(sink)
+        self.output_size = sink.size
         return result
 
 
 def _check_replaceable(folder: Path) -> None:
-    """--overwrite replaces a folder of frames, never a folder that holds anything but images."""
+    """--overwrite replaces an empty folder, or one vidtrans wrote (it holds FOLDER_MARKER) that holds nothing
+    but images; never a folder of someone's own pictures, nor one where other files were added."""
     if not folder.is_dir():
         raise OutputError(f"{folder}: exists and is not a folder; cannot write frames there")
-    others = [p for p in folder.rglob("*") if p.is_file() and not is_image_file(p)]
+    if not any(folder.iterdir()):
+        return
+    if not (folder / FOLDER_MARKER).is_file():
+        raise OutputError(f"{folder}: not replacing this folder: vidtrans did not write it (it has no "
+                          f"{FOLDER_MARKER} file); choose another output, or delete the folder yourself")
+    others = [p for p in folder.rglob("*") if p.is_file() and not is_image_file(p) and p.name != FOLDER_MARKER]
     if others:
         raise OutputError(f"{folder}: not replacing this folder: it holds files that are not images "
                           f"(such as {others[0].relative_to(folder)}); choose another output")
@@ -335,14 +350,3 @@ def _check_replaceable(folder: Path) -> None:
 
 def _renamed(path: Path, fmt: str | None) -> Path:
     return path.with_suffix("." + fmt) if fmt else path
-
-
-def _commit_folder(staging: Path, target: Path) -> None:
-    """Move a finished folder into place; an existing one (--overwrite) is replaced only at that moment."""
-    if not target.exists():
-        os.replace(staging, target)
-        return
-    retired = temporary_sibling(target)
-    os.replace(target, retired)
-    os.replace(staging, target)
-    shutil.rmtree(retired, ignore_errors=True)

@@ -38,3 +38,19 @@ class PartialFailure(VidtransError):
     """The job finished but some items failed; the message says how many."""
 
     exit_code = 3
+
+
+class Interrupted(BaseException):
+    """SIGTERM or SIGHUP arrived (`timeout`, `docker stop`, Slurm, a closed terminal).
+
+    The CLI raises it in the main thread so the run stops and cleans up as on Ctrl-C; like KeyboardInterrupt
+    it is not an Exception, so no `except Exception` swallows it. The exit code is 128 + the signal number.
+    """
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+    @property
+    def exit_code(self) -> int:
+        return 128 + self.signum

@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from vidtrans.errors import InputError
+
 
 def check_rgb(pixels: np.ndarray, *, batched: bool) -> None:
     """Raise a ValueError unless `pixels` is RGB uint8, (H, W, 3) or with `batched` (N, H, W, 3)."""
@@ -26,6 +28,14 @@ def check_rgb(pixels: np.ndarray, *, batched: bool) -> None:
         raise ValueError(f"expected RGB uint8 {shape} pixels; got {got}")
     if min(pixels.shape[:-1]) < 1:
         raise ValueError(f"expected a non-empty image; got shape {pixels.shape}")
+
+
+def check_min_size(name: object, size: tuple[int, int], minimum: int) -> None:
+    """Raise an InputError naming `name` when a frame of `size` (width, height) is smaller than the model
+    takes (`minimum` pixels on each side, the generator config's `min_size`)."""
+    if min(size) < minimum:
+        raise InputError(f"{name}: {size[0]}x{size[1]} is too small for this model (it needs at least {minimum} "
+                         "pixels on each side)")
 
 
 def _check_time_base(time_base: Fraction | None) -> None:

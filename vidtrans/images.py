@@ -26,25 +26,33 @@ def list_images(folder: Path, *, recursive: bool = True) -> list[Path]:
     return find_files(folder, is_image_file, recursive=recursive)
 
 
+_DECODE_FLAGS = cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR
+"""Keep 16-bit and grey images as they are (converted below), drop alpha, and apply the EXIF orientation."""
+
+
 def read_image(path: Path) -> np.ndarray:
-    """Decode an image file to RGB uint8 (H, W, 3); grey, alpha and 16-bit images are converted."""
+    """Decode an image file to RGB uint8 (H, W, 3), upright; grey, alpha and 16-bit images are converted.
+
+    Upright: a JPEG's EXIF orientation (phones, dashcams) is applied, as image viewers do, so a picture
+    taken sideways is translated, and written, the way it is seen.
+    """
     path = Path(path)
     try:
         data = np.fromfile(path, dtype=np.uint8)
     except OSError as error:
         raise InputError(f"{path}: cannot read ({error.strerror or error})") from None
-    image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
+    try:
+        image = cv2.imdecode(data, _DECODE_FLAGS) if data.size else None
+    except cv2.error:  # OpenCV asserts on some headers, such as one claiming over 2**30 pixels
+        raise InputError(f"{path}: not a readable image (OpenCV refuses its header: damaged, or a size too large "
+                         "to decode)") from None
     if image is None:
         raise InputError(f"{path}: not a readable image (empty, truncated or an unsupported format)")
     if image.dtype == np.uint16:
         image = (image / 257.0 + 0.5).astype(np.uint8)
     elif image.dtype != np.uint8:
         raise InputError(f"{path}: unsupported pixel type {image.dtype}")
-    if image.ndim == 2:
-        return cv2.cvtColor(image, cv2.COLOR_GRAY2RGB)
-    if image.shape[2] == 4:
-        return cv2.cvtColor(image, cv2.COLOR_BGRA2RGB)
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+    return cv2.cvtColor(image, cv2.COLOR_GRAY2RGB if image.ndim == 2 else cv2.COLOR_BGR2RGB)
 
 
 def encode_image(rgb: np.ndarray, suffix: str, *, quality: int = 95) -> bytes:

@@ -16,7 +16,7 @@ import numpy as np
 
 from vidtrans.console import warn
 from vidtrans.errors import InputError
-from vidtrans.frames import Frame
+from vidtrans.frames import Frame, check_min_size
 from vidtrans.images import read_image
 from vidtrans.resize import ResizeSpec, resize_rgb
 from vidtrans.video import VideoReader
@@ -62,31 +62,37 @@ def video_frames(reader: VideoReader, *, resize: ResizeSpec = ResizeSpec(),
 
 
 class ImageFrames:
-    """Images (one file, or the files of a folder) as frames; unreadable ones are skipped and counted.
+    """Images (one file, or the files of a folder) as frames.
 
-    Frames are numbered in order and, for a video output, timed at `fps` (one tick of 1/fps each).
+    An image that cannot be read, or is smaller than `min_size` after resizing, is skipped with a warning
+    and counted in `bad`; a single image (`skip_bad=False`) raises its InputError instead. Frames are
+    numbered in order and, for a video output, timed at `fps` (one tick of 1/fps each).
     """
 
     def __init__(self, paths: list[Path], root: Path, *, fps: float = 30.0, resize: ResizeSpec = ResizeSpec(),
-                 keep_original: bool = False) -> None:
+                 keep_original: bool = False, min_size: int = 1, skip_bad: bool = True) -> None:
         self.paths = paths
         self.root = root
         self.time_base = 1 / Fraction(fps).limit_denominator(1001)
         self.resize = resize
         self.keep_original = keep_original
+        self.min_size = min_size
+        self.skip_bad = skip_bad
         self.bad: list[Path] = []
 
     def __iter__(self) -> Iterator[Frame]:
         index = 0
         for path in self.paths:
             try:
-                image = read_image(path)
+                pixels, payload = _prepare(read_image(path), path.relative_to(self.root).as_posix(), self.resize,
+                                           self.keep_original)
+                check_min_size(path, (pixels.shape[1], pixels.shape[0]), self.min_size)
             except InputError as error:
+                if not self.skip_bad:
+                    raise
                 warn(f"skipping {error}")
                 self.bad.append(path)
                 continue
-            pixels, payload = _prepare(image, path.relative_to(self.root).as_posix(), self.resize,
-                                       self.keep_original)
             yield Frame(pixels=pixels, index=index, pts=index, time_base=self.time_base, duration=1,
                         payload=payload)
             index += 1

@@ -55,6 +55,17 @@ class ResnetGeneratorConfig:
         """Input height and width must be multiples of this (two stride-2 convs)."""
         return 4
 
+    @property
+    def min_size(self) -> int:
+        """The smallest height or width a frame may have; it is padded up to a multiple of `size_multiple`.
+
+        The residual blocks work at 1/4 of the padded size: reflection padding by one pixel needs at least
+        2 pixels there, and so does instance normalisation (statistics over one pixel are undefined). So
+        the padded side must be at least 8, which any side of 5 or more is padded to.
+        """
+        bottleneck = 2 if self.padding == "reflect" or self.norm == "instance" else 1
+        return self.size_multiple * (bottleneck - 1) + 1
+
 
 @dataclass(frozen=True)
 class UnetGeneratorConfig:
@@ -80,6 +91,12 @@ class UnetGeneratorConfig:
     def size_multiple(self) -> int:
         """Input height and width must be multiples of 2**num_downs."""
         return 2**self.num_downs
+
+    @property
+    def min_size(self) -> int:
+        """The smallest height or width a frame may have: any, since it is padded up to `size_multiple` and
+        the only map of one pixel (the innermost) is not normalised."""
+        return 1
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,6 @@
 """Dataset synthesis (`vidtrans synth`): translate a labelled dataset into a mirror tree, resumable and sharded.
 
     layout    find items in INPUT: GTA5, Cityscapes, any folder, or video frames
-    videos    video files in INPUT and their frame counts (for planning)
     plan      the deterministic split into shards (`--shard I/N`, torchrun's RANK / WORLD_SIZE)
     job       `OUTPUT/synth.json`: the job's identity, checked on every rerun
     manifest  per-shard manifest parts, resume state, the merged `OUTPUT/manifest.jsonl`

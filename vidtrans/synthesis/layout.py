@@ -25,8 +25,8 @@ from typing import Literal
 
 from vidtrans.errors import InputError, UsageError
 from vidtrans.images import IMAGE_EXTENSIONS, list_images
-from vidtrans.synthesis.videos import probe_frames
 from vidtrans.video.files import VIDEO_EXTENSIONS, is_video_file, list_videos
+from vidtrans.video.timeline import read_timeline
 
 LayoutKind = Literal["gta5", "cityscapes", "folder", "video"]
 OutputFormat = Literal["auto", "png", "jpg", "webp"]
@@ -53,8 +53,9 @@ class Sampling:
     def frame_indices(self, frame_count: int, rate: float) -> list[int]:
         """The sampled frame indices of a video of `frame_count` frames at `rate` frames a second.
 
-        `--fps F` takes the frame nearest to each multiple of 1/F seconds (the video's average rate is
-        used, so variable-rate videos are sampled approximately).
+        Indices are places on the video's timeline (`vidtrans.video.timeline`). `--fps F` takes the frame
+        nearest to each multiple of 1/F seconds at `rate` (the timeline's frame rate, or its average rate
+        for variable-rate videos, which are therefore sampled approximately).
         """
         if self.fps is None or self.fps >= rate:
             return list(range(0, frame_count, self.every or 1))
@@ -194,12 +195,12 @@ def _video_items(root: Path, video: Path, output_format: OutputFormat, sampling:
     """The sampled frames of `video`; an unreadable video inside a folder is one failed item."""
     source = _relative(video, root) if video != root else video.name
     try:
-        frame_count, rate = probe_frames(video)
+        timeline = read_timeline(video)
     except InputError as error:
         if video == root:
             raise
         return [Item(key=source, source=source, output=None, problem=str(error))]
-    frames = sampling.frame_indices(frame_count, rate)
+    frames = sampling.frame_indices(timeline.frame_count, timeline.rate or 25.0)
     folder = PurePosixPath(source).with_suffix("")
     suffix = output_suffix(source, output_format, video=True)
     return [Item(key=f"{source}#{index:06d}", source=source, output=str(folder / f"{index:06d}{suffix}"),

@@ -10,6 +10,7 @@ exactly one line per planned item, in plan order, then one summary line; it is w
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import os
@@ -72,12 +73,22 @@ class PartWriter:
         os.fsync(self._fd)
 
     def write(self, record: Mapping[str, Any]) -> None:
-        """Append one line (a single write call) and flush it to the OS; fsync if a second has passed."""
+        """Append one line and flush it to the OS; fsync if a second has passed.
+
+        A line that cannot be written whole (a full disk) is cut off again, so the part never holds a torn
+        line that the next one would be glued to; that is an OutputError.
+        """
         data = (json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8")
         with self._lock:
+            start = os.fstat(self._fd).st_size
             view = memoryview(data)
-            while view:
-                view = view[os.write(self._fd, view):]
+            try:
+                while view:
+                    view = view[os.write(self._fd, view):]
+            except OSError as error:
+                with contextlib.suppress(OSError):
+                    os.ftruncate(self._fd, start)
+                raise OutputError(f"{self.path}: cannot write ({error.strerror or error})") from None
             self._unsynced = True
             if time.monotonic() - self._last_sync >= self.sync_interval:
                 self._sync_locked()

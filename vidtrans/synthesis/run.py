@@ -32,11 +32,12 @@ import numpy as np
 from vidtrans.backends.selection import BackendChoice, select_backend
 from vidtrans.console import Progress, format_duration, info
 from vidtrans.errors import InputError, ModelError, OutputError, UsageError
-from vidtrans.frames import Frame, FrameBatch
+from vidtrans.frames import Frame, FrameBatch, check_min_size
 from vidtrans.fsutil import atomic_path
 from vidtrans.images import encode_image, read_image
 from vidtrans.modeldir import ModelDirectory
 from vidtrans.pipeline import run_pipeline
+from vidtrans.pipes import input_name, is_pipe
 from vidtrans.resize import ResizeSpec, resize_rgb
 from vidtrans.runtime import RuntimeOptions
 from vidtrans.sources import upright
@@ -199,6 +200,9 @@ def synth(input: str | Path, output: str | Path, *, model: str | Path | ModelDir
     options = dataclasses.replace(options, shard=resolve_shard(options.shard),
                                   workers=options.workers or DEFAULT_WORKERS)
     source, target = Path(input), Path(output)
+    if is_pipe(source):
+        raise InputError(f"{input_name(source)}: is a pipe; synth reads its input more than once (and again on "
+                         "every rerun), so save it to a file first")
     if not source.exists():
         raise InputError(f"{source}: no such file or folder")
     check_paths(source, target)
@@ -229,7 +233,8 @@ def synth(input: str | Path, output: str | Path, *, model: str | Path | ModelDir
             try:
                 base = {"model": found.name, "weights_sha256": identity["weights_sha256"],
                         "backend": choice.backend, "precision": choice.precision, "shard": str(shard)}
-                counts = _Run(dataset, target, todo, translator, part, base, options).run()
+                counts = _Run(dataset, target, todo, translator, part, base, options,
+                              min_size=found.info.generator.min_size).run()
             finally:
                 translator.close()
     report = finalize(target, dataset, {"version": JOB_VERSION, **identity}) if shard.count == 1 else None
@@ -263,7 +268,7 @@ class _Run:
     """One pass over the remaining items of a shard (see the module docstring)."""
 
     def __init__(self, dataset: Dataset, output: Path, todo: list[Item], translator: Translator, part: PartWriter,
-                 base: Record, options: SynthOptions) -> None:
+                 base: Record, options: SynthOptions, *, min_size: int = 1) -> None:
         self.dataset = dataset
         self.output = output
         self.todo = todo
@@ -271,6 +276,7 @@ class _Run:
         self.part = part
         self.base = base
         self.options = options
+        self.min_size = min_size
         self.counts = _Counts()
         self._lock = threading.Lock()
         self._progress: Progress | None = None
@@ -349,27 +355,31 @@ class _Run:
                         entry.cancel()
 
     def _read_image(self, item: Item) -> Frame | None:
+        path = self.dataset.root / item.source
         try:
-            pixels = read_image(self.dataset.root / item.source)
+            return self._frame(item, read_image(path), path)
         except InputError as error:
             self.record(item, error=str(error))
             return None
-        return self._frame(item, pixels)
 
-    def _frame(self, item: Item, pixels: np.ndarray) -> Frame:
+    def _frame(self, item: Item, pixels: np.ndarray, name: object) -> Frame:
+        """The item's frame at the size it is translated at; an InputError naming `name` when too small."""
         height, width = pixels.shape[:2]
         resize = self.options.resize
         if resize.active:
             pixels = resize_rgb(pixels, resize.target(width, height))
+        check_min_size(name, (pixels.shape[1], pixels.shape[0]), self.min_size)
         return Frame(pixels=np.ascontiguousarray(pixels), index=0, payload=_Work(item, (width, height)))
 
     def _video_frames(self, source: str, items: list[Item]) -> Iterator[Frame]:
-        """The wanted frames of one video, decoded in sequence; those that never come are recorded failed."""
+        """The wanted frames of one video, decoded in sequence and identified by their timestamps (a frame
+        that does not decode never shifts the others); those that never come are recorded failed."""
         root = self.dataset.root
         path = root if root.is_file() else root / source
         wanted = {item.frame: item for item in items}
         last = max(wanted)  # type: ignore[type-var]
-        reason = f"{path}: the video ended before this frame (damaged or shorter than its index says)"
+        reader: VideoReader | None = None
+        problem: str | None = None
         try:
             reader = VideoReader(path)
             frames = reader.frames(every=math.gcd(*wanted) or 1)  # type: ignore[arg-type]
@@ -377,15 +387,21 @@ class _Run:
                 for decoded in frames:
                     item = wanted.pop(decoded.index, None)
                     if item is not None:
-                        yield self._frame(item, upright(decoded.pixels, reader.info.rotation))
+                        try:
+                            frame = self._frame(item, upright(decoded.pixels, reader.info.rotation),
+                                                f"{path} frame {decoded.index}")
+                        except InputError as error:
+                            self.record(item, error=str(error))
+                        else:
+                            yield frame
                     if not wanted or decoded.index >= last:
                         break
             finally:
                 frames.close()
         except InputError as error:
-            reason = str(error)
-        for item in wanted.values():
-            self.record(item, error=reason)
+            problem = str(error)
+        for index, item in wanted.items():
+            self.record(item, error=problem or _missing_frame(path, index, reader))
 
     # --- encode (the encode pool) ----------------------------------------------------------------------
 
@@ -412,6 +428,15 @@ class _Run:
         with self._lock:
             self._encode_busy += time.perf_counter() - started
         self.record(item, size=(pixels.shape[1], pixels.shape[0]), source_size=work.source_size)
+
+
+def _missing_frame(path: Path, index: int, reader: VideoReader | None) -> str:
+    """Why frame `index` of a video never came."""
+    timeline = reader.timeline if reader is not None else None
+    if timeline is None or not timeline.exact or index >= timeline.frame_count:
+        return f"{path}: frame {index} could not be read (the video is damaged or shorter than planned)"
+    return (f"{path}: frame {index} (at {timeline.seconds(index):.3f}s) could not be decoded (its data is damaged "
+            "or missing from the file)")
 
 
 def _video_of(item: Item) -> tuple[str, bool]:

@@ -12,8 +12,10 @@ from vidtrans.video.encode import (
 from vidtrans.video.files import VIDEO_EXTENSIONS, is_video_file, list_videos
 from vidtrans.video.probe import VideoInfo, probe
 from vidtrans.video.remux import RemuxReport
+from vidtrans.video.timeline import FrameTimeline, read_timeline
 
 __all__ = [
-    "VIDEO_EXTENSIONS", "VIDEO_SUFFIXES", "Colour", "DecodeStats", "EncodeOptions", "RemuxReport", "VideoInfo", "VideoReader",
-    "VideoWriter", "WriterReport", "check_container_codec", "is_video_file", "list_videos", "probe", "read_frames",
+    "VIDEO_EXTENSIONS", "VIDEO_SUFFIXES", "Colour", "DecodeStats", "EncodeOptions", "FrameTimeline", "RemuxReport",
+    "VideoInfo", "VideoReader", "VideoWriter", "WriterReport", "check_container_codec", "is_video_file", "list_videos",
+    "probe", "read_frames", "read_timeline",
 ]

@@ -2,7 +2,9 @@
 
 Damaged files are read as far as they go: packets the decoder rejects are skipped and counted, a
 container that ends early stops the stream, and `DecodeStats.bad_frames` says how many frames were
-lost (compared with the container's frame count when it records one).
+lost (compared with the container's frame count when it records one). Each frame's index is its place on
+the stream's timeline, found from its timestamp (`vidtrans.video.timeline`), so a lost frame never shifts
+the indices of the frames after it.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
+from functools import cached_property
 from pathlib import Path
 
 import av
@@ -17,6 +20,7 @@ import numpy as np
 
 from vidtrans.frames import Frame
 from vidtrans.video.probe import VideoInfo, open_input, probe, video_stream
+from vidtrans.video.timeline import FrameTimeline, read_timeline
 
 
 @dataclass
@@ -29,10 +33,13 @@ class DecodeStats:
     """Where the stream says it ends (seconds), when it says so."""
     rate: Fraction | None = None
     decoded: int = 0
+    """Frames decoded and placed on the timeline."""
     decoded_end: float = 0.0
     """Where the last frame read so far ends (seconds)."""
     errors: int = 0
     """Packets the decoder rejected."""
+    unplaced: int = 0
+    """Decoded frames whose timestamp matches no frame of the timeline (left out)."""
     stopped_early: str | None = None
     """Why reading stopped before the end of the file, if it did."""
 
@@ -46,15 +53,16 @@ class DecodeStats:
             shortfall = max(0, round((self.expected_end - self.decoded_end) * self.rate))
         else:
             shortfall = 0
-        return max(shortfall, self.errors, 1 if self.stopped_early and not shortfall else 0)
+        return max(shortfall, self.errors + self.unplaced, 1 if self.stopped_early and not shortfall else 0)
 
 
 class VideoReader:
     """Iterate over the frames of a video file's first video stream as `Frame`s (RGB, timing, no payload).
 
-    Timestamps are the stream's own (pts in the stream's time base); a frame without one, or one that
-    does not increase, is placed just after its predecessor. Each frame's duration runs to the next
-    frame's pts; the last one's comes from the stream's end, the packet, or the average rate.
+    Timestamps are the stream's own (pts in the stream's time base) and indices come from them (see
+    `timeline`); in a stream without timestamps a frame is placed just after its predecessor. Each
+    frame's duration runs to the next frame's pts; the last one's comes from the stream's end, the
+    packet, or the average rate.
     """
 
     def __init__(self, path: Path, *, info: VideoInfo | None = None) -> None:
@@ -64,6 +72,11 @@ class VideoReader:
         end = info.start_time + info.stream_duration if info.stream_duration else None
         self.stats = DecodeStats(expected=info.frames, expected_end=end, rate=info.average_rate)
         self._stream_end: int | None = None
+
+    @cached_property
+    def timeline(self) -> FrameTimeline:
+        """Where each frame of the stream sits (read from the container's packets on first use)."""
+        return read_timeline(self.path)
 
     def __iter__(self) -> Iterator[Frame]:
         return self.frames()
@@ -83,22 +96,36 @@ class VideoReader:
 
     def _decoded(self) -> Iterator[tuple[int, av.VideoFrame, int, int]]:
         """(index, decoded frame, pts, duration) in presentation order, one frame of look-ahead for durations."""
-        held: tuple[av.VideoFrame, int] | None = None
-        index = 0
-        for frame in self._raw_frames():
+        held: tuple[int, av.VideoFrame, int] | None = None
+        for index, frame in self._placed():
             pts = frame.pts
             if held is not None:
-                previous, previous_pts = held
+                previous_index, previous, previous_pts = held
                 if pts is None or pts <= previous_pts:
                     pts = previous_pts + self._fallback_duration(previous)
-                yield index, previous, previous_pts, pts - previous_pts
-                index += 1
+                yield previous_index, previous, previous_pts, pts - previous_pts
             elif pts is None:
                 pts = 0
-            held = (frame, pts)
+            held = (index, frame, pts)
         if held is not None:
-            last, last_pts = held
-            yield index, last, last_pts, self._last_duration(last, last_pts)
+            last_index, last, last_pts = held
+            yield last_index, last, last_pts, self._last_duration(last, last_pts)
+
+    def _placed(self) -> Iterator[tuple[int, av.VideoFrame]]:
+        """Decoded frames with their index on the timeline; a frame that matches no free place is left out."""
+        timeline = self.timeline
+        last = -1
+        for frame in self._raw_frames():
+            if timeline.exact:
+                index = timeline.index_of(frame.pts)
+            else:
+                index = None if self.stats.errors or self.stats.stopped_early else last + 1
+            if index is None or index <= last:
+                self.stats.unplaced += 1
+                continue
+            last = index
+            self.stats.decoded += 1
+            yield index, frame
 
     def _raw_frames(self) -> Iterator[av.VideoFrame]:
         with open_input(self.path) as container:
@@ -122,9 +149,7 @@ class VideoReader:
         except av.FFmpegError:
             self.stats.errors += 1
             return
-        for frame in frames:
-            self.stats.decoded += 1
-            yield frame
+        yield from frames
 
     def _fallback_duration(self, frame: av.VideoFrame) -> int:
         """A frame's duration when the next frame's pts cannot tell: the packet's, else one frame at the rate."""

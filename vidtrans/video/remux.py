@@ -2,7 +2,8 @@
 
 Streams are copied packet for packet when the output container accepts their codec. Audio it does not
 accept is re-encoded (AAC, or Opus for WebM) and subtitles it does not accept are left out; either is
-said with a warning. Data and attachment streams (timecodes, fonts) are not carried over. Packets are
+said with a warning. Video streams besides the translated one (other angles, cover pictures) are left out
+with a warning. Data and attachment streams (timecodes, fonts) are not carried over. Packets are
 read lazily from a second reader of the input and interleaved with the new video by time, so memory
 stays flat however long the file.
 """
@@ -17,7 +18,7 @@ from pathlib import Path
 import av
 
 from vidtrans.console import warn
-from vidtrans.video.probe import open_input
+from vidtrans.video.probe import open_input, video_stream
 
 
 def container_accepts(output: av.container.OutputContainer, codec: str) -> bool:
@@ -86,6 +87,10 @@ class CompanionStreams:
         self._reencoders: dict[int, _AudioReencoder] = {}
         for stream in [*self._input.streams.audio, *self._input.streams.subtitles]:
             self._plan(stream, output)
+        translated = video_stream(self._input, Path(source))
+        for stream in self._input.streams.video:
+            if stream.index != translated.index:
+                self._leave_out(stream)
         self._output = output
         selected = [self._input.streams[i] for i in (*self._copies, *self._reencoders)]
         self._packets: Iterator[av.Packet] | None = self._input.demux(*selected) if selected else None
@@ -116,6 +121,14 @@ class CompanionStreams:
         else:
             self.report.dropped.append(label)
             warn(f"{label}: the {output.format.name} container cannot hold {codec} subtitles; leaving them out")
+
+    def _leave_out(self, stream: av.video.stream.VideoStream) -> None:
+        """A video stream that is not translated: another angle, or a cover picture."""
+        kind = "cover picture" if stream.disposition & av.stream.Disposition.attached_pic else "video"
+        codec = stream.codec_context.name if stream.codec_context else "unknown"
+        label = f"{kind} stream #{stream.index} ({codec})"
+        self.report.dropped.append(label)
+        warn(f"{label}: left out (vidtrans translates one video stream, the first)")
 
     def pump(self, until: float) -> None:
         """Mux the companion packets that start before `until` seconds."""
