@@ -601,6 +601,9 @@ def demo_scenes_command(
     fps: float = typer.Option(10.0, "--fps", help="Clip frame rate with --video."),
     layout: str = typer.Option("driving", "--layout", help="driving (game: GTA5 layout, real: Cityscapes-like) or "
                                                          "paired (game/, real/, labels/ with equal names)."),
+    content: str = typer.Option("game", "--content", help="What the scenes hold, in both looks: game (GTA5-like) "
+                                                          "or real (Cityscapes-like: ego-vehicle hood labelled 255, "
+                                                          "except in the paired layout; denser city, less sky)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Write into a folder that is not empty."),
 ) -> None:
     """Write procedural driving scenes in a game and a real style, with Cityscapes train-ID labels."""
@@ -612,11 +615,11 @@ def demo_scenes_command(
     try:
         summary = write_scene_dataset(output_dir, count=count, width=width, height=height, first_seed=first_seed,
                                       video=video, frames_per_clip=frames_per_clip, fps=fps, layout=layout,  # type: ignore[arg-type]
-                                      overwrite=overwrite)
+                                      content=content, overwrite=overwrite)  # type: ignore[arg-type]
     except ValueError as error:
         raise UsageError(str(error)) from None
     kind = "clips" if video else "scenes"
-    typer.echo(f"wrote {summary.count} {kind} ({summary.frames} frames, seeds {summary.seeds[0]}-{summary.seeds[-1]}) "
+    typer.echo(f"wrote {summary.count} {kind} ({content} content, {summary.frames} frames, seeds {summary.seeds[0]}-{summary.seeds[-1]}) "
                f"to {summary.out_dir}")
 
 
