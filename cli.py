@@ -604,6 +604,8 @@ def demo_scenes_command(
     content: str = typer.Option("game", "--content", help="What the scenes hold, in both looks: game (GTA5-like) "
                                                           "or real (Cityscapes-like: ego-vehicle hood labelled 255, "
                                                           "except in the paired layout; denser city, less sky)."),
+    hood: bool = typer.Option(True, "--hood/--no-hood", help="Draw the real content's ego-vehicle hood (driving "
+                                                             "layout and clips)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Write into a folder that is not empty."),
 ) -> None:
     """Write procedural driving scenes in a game and a real style, with Cityscapes train-ID labels."""
@@ -615,7 +617,7 @@ def demo_scenes_command(
     try:
         summary = write_scene_dataset(output_dir, count=count, width=width, height=height, first_seed=first_seed,
                                       video=video, frames_per_clip=frames_per_clip, fps=fps, layout=layout,  # type: ignore[arg-type]
-                                      content=content, overwrite=overwrite)  # type: ignore[arg-type]
+                                      content=content, hood=hood, overwrite=overwrite)  # type: ignore[arg-type]
     except ValueError as error:
         raise UsageError(str(error)) from None
     kind = "clips" if video else "scenes"
@@ -635,6 +637,14 @@ def eval_command(
     inception_weights: Optional[Path] = typer.Option(
         None, "--inception-weights", help="pytorch-fid Inception weights (pt_inception-2015-12-05-6726825d.pth); "
                                           "enables FID and KID."),
+    fcn_score: bool = typer.Option(False, "--fcn-score", help="FCN score (CycleGAN's Table 1), hood score and "
+                                                               "label-flip rate: a real-domain segmenter labels a, "
+                                                               "G(a) and b against a's labels (needs --labels)."),
+    labels: Optional[Path] = typer.Option(None, "--labels", help="The source images' label maps (train IDs), with "
+                                                                 "the same relative names, for --fcn-score."),
+    segmenter: Optional[str] = typer.Option(None, "--segmenter", help="For --fcn-score: a segmenter directory, an "
+                                                                      ".onnx file with its .json sidecar, or a "
+                                                                      "bundled name (default: scenes-real)."),
     max_items: Optional[int] = typer.Option(None, "--max-items", help="Evaluate at most this many images."),
     examples: int = typer.Option(4, "--examples", help="Rows in examples.png (0: none)."),
     backend: str = typer.Option("torch", "--backend", help="torch, onnxruntime, tensorrt or auto."),
@@ -644,7 +654,7 @@ def eval_command(
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
-    """Measure a model: paired PSNR/SSIM against a baseline, cycle consistency, FID/KID."""
+    """Measure a model: paired PSNR/SSIM against a baseline, cycle consistency, FID/KID, the FCN score."""
     from vidtrans.errors import UsageError
     from vidtrans.evaluate import EvalOptions, evaluate
     from vidtrans.registry import resolve_model
@@ -655,11 +665,51 @@ def eval_command(
         raise UsageError("--target goes with --source; --pairs already names the target folder")
     found = resolve_model(model)
     options = EvalOptions(backend=backend, device=device, precision=precision, max_items=max_items,
-                          examples=examples, inception_weights=inception_weights, overwrite=overwrite, quiet=quiet)
+                          examples=examples, inception_weights=inception_weights, fcn_score=fcn_score,
+                          segmenter=segmenter, overwrite=overwrite, quiet=quiet)
     report = evaluate(found, source=pairs[0] if pairs else source, target=pairs[1] if pairs else target,
-                      paired=pairs is not None, output_dir=output, options=options)
+                      paired=pairs is not None, output_dir=output, labels=labels, options=options)
     typer.echo(json.dumps(report.to_json(), indent=2) if as_json else "\n".join(report.summary_lines()))
 
+
+
+# --- segmenter -------------------------------------------------------------------------------------
+
+segmenter_app = typer.Typer(help="Segmenters for the FCN score and for training losses: `vidtrans segmenter train "
+                                 "DATA -o DIR`.", no_args_is_help=True)
+app.add_typer(segmenter_app, name="segmenter", rich_help_panel=_TRAIN)
+
+
+@segmenter_app.command("train")
+def segmenter_train_command(
+    data: list[Path] = typer.Argument(..., help="Labelled folders: GTA5 layout (images/ + labels/) or Cityscapes "
+                                                "(leftImg8bit/ + gtFine/ with *_gtFine_labelTrainIds.png)."),
+    output: Path = typer.Option(..., "--output", "-o", help="The segmenter directory to write."),
+    size: str = typer.Option("256x128", "--size", help="WIDTHxHEIGHT images are resized to (multiples of 16); the "
+                                                       "segmenter later sees images at this size."),
+    crop: Optional[str] = typer.Option(None, "--crop", help="Train on random WIDTHxHEIGHT crops of the resized images."),
+    steps: int = typer.Option(400, "--steps", help="Training steps."),
+    batch_size: int = typer.Option(8, "--batch-size", "-b", help="Images per step."),
+    lr: float = typer.Option(1e-2, "--lr", help="Adam learning rate (cosine-decayed)."),
+    seed: int = typer.Option(0, "--seed", help="Seed for weights and batches."),
+    ego_vehicle: bool = typer.Option(False, "--ego-vehicle", help="Learn an 'ego vehicle' class from the ignore-"
+                                                                  "labelled regions touching the bottom edge (the "
+                                                                  "hood), for the hood score."),
+    split: Optional[str] = typer.Option(None, "--split", help="Cityscapes: only leftImg8bit/SPLIT (default: all)."),
+    validation: Optional[Path] = typer.Option(None, "--val", help="A labelled folder to score the result on."),
+    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing segmenter directory."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+) -> None:
+    """Train a segmenter on labelled folders and write it: torch weights, a verified ONNX file and its sidecar."""
+    from vidtrans.resize import parse_size
+    from vidtrans.segmenter.build import SegmenterTrainOptions, train_segmenter
+
+    options = SegmenterTrainOptions(size=parse_size(size), crop=parse_size(crop) if crop else None, steps=steps,
+                                    batch_size=batch_size, lr=lr, seed=seed, ego_vehicle=ego_vehicle, split=split,
+                                    validation=validation, device=device, overwrite=overwrite, progress=not quiet)
+    summary = train_segmenter(data, output, options)
+    typer.echo("\n".join(summary.lines()))
 
 
 # --- synth ----------------------------------------------------------------------------------------

@@ -47,6 +47,27 @@ def atomic_path(path: Path) -> Iterator[Path]:
         raise
 
 
+@contextlib.contextmanager
+def atomic_folder(path: Path) -> Iterator[Path]:
+    """Yield a new, empty staging folder beside `path`; on success it replaces `path` (an existing folder there is
+    removed only then), on any error it is removed and `path` stays as it was."""
+    path = Path(path)
+    staging = temporary_sibling(path)
+    staging.mkdir()
+    try:
+        yield staging
+        if path.exists():
+            retired = temporary_sibling(path)
+            os.replace(path, retired)
+            os.replace(staging, path)
+            shutil.rmtree(retired, ignore_errors=True)
+        else:
+            os.replace(staging, path)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write `data` to `path` so that the file appears only when complete."""
     with atomic_path(Path(path)) as temporary:
