@@ -240,7 +240,7 @@ def _draw_hood(f: _Frame, hood: Hood) -> None:
     centre = np.array([width / 2, height * (1.0 - hood.height) + 1.2 * radius])
     angles = np.linspace(0.0, 2 * np.pi, 20, endpoint=False)
     circle = np.stack([np.sin(angles), -np.cos(angles)], 1)
-    emblem = Surface(L.IGNORE, P.EMBLEM, Material.METAL)
+    emblem = Surface(L.IGNORE, hood.emblem_paint, Material.METAL)
     f.canvas.fill(on_hood(centre + radius * circle), emblem, plane, light)
     f.canvas.fill(on_hood(centre + 0.75 * radius * circle), Surface(L.IGNORE, hood.paint, Material.CARPAINT),
                   plane, light)

@@ -97,6 +97,7 @@ class Hood:
     droop: float
     emblem: float
     paint: Paint
+    emblem_paint: Paint
 
 
 @dataclass(frozen=True)
@@ -158,8 +159,9 @@ def _daylight(rng: np.random.Generator) -> Daylight:
 
 def _hood(seed: int) -> Hood:
     rng = np.random.default_rng([seed, 4])  # its own stream: the rest of the layout is the same with or without
-    return Hood(height=float(rng.uniform(0.09, 0.14)), droop=float(rng.uniform(0.25, 0.55)),
-                emblem=float(rng.uniform(0.025, 0.035)), paint=HOOD_PAINTS[int(rng.integers(len(HOOD_PAINTS)))])
+    height, droop, emblem = rng.uniform(0.09, 0.14), rng.uniform(0.25, 0.55), rng.uniform(0.025, 0.035)
+    paint, emblem_paint = HOOD_PAINTS[int(rng.integers(len(HOOD_PAINTS)))]
+    return Hood(height=float(height), droop=float(droop), emblem=float(emblem), paint=paint, emblem_paint=emblem_paint)
 
 
 @lru_cache(maxsize=64)

@@ -83,13 +83,14 @@ REAL_CONTENT_CAR_PAINTS = (
     Paint(game=(150, 20, 30), real=(100, 36, 36)),
     Paint(game=(215, 200, 160), real=(160, 150, 124)),
 )
-# The ego vehicle's hood and its emblem.
+# The ego vehicle's hood and its emblem (chrome on dark paint, dark on light paint).
+_CHROME = Paint(game=(235, 235, 245), real=(176, 178, 182))
+_DARK_METAL = Paint(game=(50, 50, 60), real=(52, 54, 58))
 HOOD_PAINTS = (
-    Paint(game=(36, 36, 44), real=(30, 31, 34)),
-    Paint(game=(190, 190, 204), real=(128, 130, 134)),
-    Paint(game=(240, 240, 240), real=(196, 196, 194)),
+    (Paint(game=(36, 36, 44), real=(30, 31, 34)), _CHROME),
+    (Paint(game=(190, 190, 204), real=(128, 130, 134)), _DARK_METAL),
+    (Paint(game=(240, 240, 240), real=(196, 196, 194)), _DARK_METAL),
 )
-EMBLEM = Paint(game=(235, 235, 245), real=(176, 178, 182))
 TRUCK_PAINTS = (
     Paint(game=(250, 250, 250), real=(196, 196, 190)),
     Paint(game=(40, 120, 230), real=(60, 80, 110)),
