@@ -65,18 +65,18 @@ class SegmenterTrainOptions:
     progress: bool = True
 
     def __post_init__(self) -> None:
-        multiple = 2 ** len(self.widths)
+        try:
+            self.train_settings()
+            multiple = SegNetConfig(widths=self.widths).size_multiple
+        except ValueError as error:
+            raise UsageError(str(error)) from None
         for name, value in (("size", self.size), ("crop", self.crop)):
             if value is not None and (value[0] % multiple or value[1] % multiple or min(value) < multiple):
                 raise UsageError(f"--{name} must be a positive multiple of {multiple} on both sides; "
                                  f"got {value[0]}x{value[1]}")
         if self.crop is not None and (self.crop[0] > self.size[0] or self.crop[1] > self.size[1]):
-            raise UsageError(f"--crop {self.crop[0]}x{self.crop[1]} does not fit in --size {self.size[0]}x{self.size[1]}")
-        try:
-            self.train_settings()
-            SegNetConfig(widths=self.widths)
-        except ValueError as error:
-            raise UsageError(str(error)) from None
+            raise UsageError(f"--crop {self.crop[0]}x{self.crop[1]} does not fit in --size "
+                             f"{self.size[0]}x{self.size[1]}")
 
     def train_settings(self) -> TrainSettings:
         return TrainSettings(steps=self.steps, batch_size=self.batch_size, lr=self.lr, seed=self.seed, crop=self.crop)

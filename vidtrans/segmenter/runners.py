@@ -55,8 +55,8 @@ class Segmenter(ABC):
         if classes.ndim != 3 or len(classes) != len(images):
             raise ModelError(f"{self.path}: the segmenter returned shape {classes.shape} for a batch of {len(images)}")
         if classes.size and (int(classes.min()) < 0 or int(classes.max()) >= self.spec.num_classes):
-            raise ModelError(f"{self.path}: the segmenter predicted class {int(classes.max())}, but its sidecar "
-                             f"names {self.spec.num_classes} classes")
+            raise ModelError(f"{self.path}: the segmenter predicted classes from {int(classes.min())} to "
+                             f"{int(classes.max())}, but its sidecar names {self.spec.num_classes} classes")
         classes = classes.astype(np.uint8)
         return np.stack([cv2.resize(c, (width, height), interpolation=cv2.INTER_NEAREST) for c in classes])
 
@@ -67,16 +67,6 @@ class Segmenter(ABC):
     def describe(self) -> str:
         width, height = self.spec.input_size
         return f"{self.path} ({self.spec.num_classes} classes at {width}x{height})"
-
-
-def _argmax(output: np.ndarray, num_classes: int, path: Path) -> np.ndarray:
-    """Logits (N, C, h, w) -> classes (N, h, w); class maps (N, h, w) pass through."""
-    if output.ndim == 4:
-        if output.shape[1] != num_classes:
-            raise ModelError(f"{path}: the segmenter returns {output.shape[1]} class scores, but its sidecar names "
-                             f"{num_classes} classes")
-        return output.argmax(axis=1)
-    return output
 
 
 class OnnxSegmenter(Segmenter):
@@ -111,7 +101,13 @@ class OnnxSegmenter(Segmenter):
             output = self.session.run([self.output_name], {self.input_name: batch})[0]
         except Exception as error:  # noqa: BLE001 - as above
             raise ModelError(f"{self.path}: ONNX Runtime cannot run the segmenter ({first_line(error)})") from None
-        return _argmax(np.asarray(output), self.spec.num_classes, self.path)
+        output = np.asarray(output)
+        if output.ndim != 4:
+            return output  # class indices already
+        if output.shape[1] != self.spec.num_classes:
+            raise ModelError(f"{self.path}: the segmenter returns {output.shape[1]} class scores, but its sidecar "
+                             f"names {self.spec.num_classes} classes")
+        return output.argmax(axis=1)
 
 
 class TorchSegmenter(Segmenter):
