@@ -170,6 +170,11 @@ def test_eval_reports_the_fcn_score(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert re.search(r"translated +0\.0 +0\.0 +0\.0 +100\.0\n", out)  # pixel acc, class acc, mean IoU, hood
     assert re.search(r"real \(paired\) +92\.9 +91\.7 ", out)  # 26/28 and (6/8 + 1 + 1)/3
 
+    unpaired = evaluate(model, source=game, output_dir=tmp_path / "unpaired", labels=labels,
+                        options=EvalOptions(device="cpu", quiet=True, fcn_score=True, segmenter=str(segmenter)))
+    assert [row.name for row in unpaired.fcn.rows] == ["source", "translated"] and unpaired.fcn.label_flips is None
+    assert not any("label-flip" in line for line in unpaired.summary_lines())
+
 
 def test_fcn_score_usage_and_label_errors(tmp_path: Path) -> None:
     model = _white_model(tmp_path / "white")

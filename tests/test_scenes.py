@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from pathlib import Path
 
@@ -385,3 +386,17 @@ def test_real_content_driving_dataset_and_clips(tmp_path: Path) -> None:
         write_scene_dataset(tmp_path / "x", count=1, width=64, height=32, content="photo")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="content must be one of game, real"):
         render_frame(0, content="gta")  # type: ignore[arg-type]
+
+
+def test_the_class_frequency_script_prints_the_documented_table_format(capsys: pytest.CaptureFixture[str]) -> None:
+    spec = importlib.util.spec_from_file_location("scene_classes", REPO / "benchmarks" / "scene_classes.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    assert script.main(["--count", "2", "--size", "64x32", "--first-seed", "3"]) == 0
+    out = capsys.readouterr().out
+    assert "2 scenes per content (seeds 3-4), 64x32" in out
+    shares = {c: 100 * label_shares(range(3, 5), content=c, width=64, height=32) for c in ("game", "real")}
+    sky = f"| sky | {shares['game'][:, SKY].mean():.2f} ({shares['game'][:, SKY].std():.2f}) | "
+    assert sky in out and "| ignore (255) | 0.00 (0.00) | " in out
+    assert script.main(["--count", "0"]) == 2
+    assert "--count must be at least 1" in capsys.readouterr().err

@@ -66,7 +66,8 @@ class Segmenter(ABC):
 
     def describe(self) -> str:
         width, height = self.spec.input_size
-        return f"{self.path} ({self.spec.num_classes} classes at {width}x{height})"
+        where = f"{self.path.name} (bundled)" if self.path.parent == BUNDLED_SEGMENTERS else str(self.path)
+        return f"{where}, {self.spec.num_classes} classes at {width}x{height}"
 
 
 class OnnxSegmenter(Segmenter):
