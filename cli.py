@@ -621,8 +621,8 @@ def demo_scenes_command(
     except ValueError as error:
         raise UsageError(str(error)) from None
     kind = "clips" if video else "scenes"
-    typer.echo(f"wrote {summary.count} {kind} ({content} content, {summary.frames} frames, seeds {summary.seeds[0]}-{summary.seeds[-1]}) "
-               f"to {summary.out_dir}")
+    typer.echo(f"wrote {summary.count} {kind} ({content} content, {summary.frames} frames, "
+               f"seeds {summary.seeds[0]}-{summary.seeds[-1]}) to {summary.out_dir}")
 
 
 @app.command("eval", rich_help_panel=_MEASURE)

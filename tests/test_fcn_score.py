@@ -99,7 +99,8 @@ def test_the_fcn_score_of_known_images_gives_known_numbers(tmp_path: Path) -> No
     assert flips.rate == pytest.approx(real.scores.pixel_accuracy - translated.scores.pixel_accuracy)
     assert flips.rate == pytest.approx(10 / labelled)
     doc = json.loads(json.dumps(score.to_json()))
-    assert doc["rows"]["translated"]["iou"] == {"red": pytest.approx(8 / 12), "green": 0.5, "blue": pytest.approx(1 / 3)}
+    assert doc["rows"]["translated"]["iou"] == {"red": pytest.approx(8 / 12), "green": 0.5,
+                                                "blue": pytest.approx(1 / 3)}
     assert doc["label_flip_rate"] == pytest.approx(10 / 28) and doc["images"] == 1
 
 

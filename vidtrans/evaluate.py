@@ -224,7 +224,6 @@ def evaluate(model: ModelDirectory, *, source: Path, target: Path | None = None,
     inverse = (Translator.from_model(model, backend=options.backend, device=options.device,
                                      precision=options.precision, inverse=True)
                if model.info.has_inverse else None)
-
     scores: list[ItemScores] = []
     examples: list[list[np.ndarray]] = []
     generated_features: list[np.ndarray] = []

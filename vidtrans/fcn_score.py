@@ -104,7 +104,8 @@ class FcnScore:
         if self.rows[0].hood is None:
             lines.append("    hood: the segmenter has no 'ego vehicle' class")
         else:
-            lines.append(f"    hood: share of the bottom {100 * self.hood_band:.0f}% of each frame labelled ego vehicle")
+            lines.append(f"    hood: share of the bottom {100 * self.hood_band:.0f}% of each frame labelled "
+                         f"ego vehicle")
         lines.append("    IoU per class " + "".join(f"{r.name:>11}" for r in self.rows))
         for c, name in enumerate(self.class_names):
             if self.rows[0].scores.iou[c] is not None:
@@ -145,7 +146,8 @@ class FcnScorer:
         if set(images) - set(rows) or not rows:
             raise ValueError(f"images must be given as {', '.join(ROWS)}; got {', '.join(images) or 'none'}")
         if self._rows is not None and rows != self._rows:
-            raise ValueError(f"every image must come with the same sets ({', '.join(self._rows)}); got {', '.join(rows)}")
+            raise ValueError(f"every image must come with the same sets ({', '.join(self._rows)}); "
+                             f"got {', '.join(rows)}")
         for name in rows:
             if images[name].shape[:2] != labels.shape:
                 raise ValueError(f"the {name} image is {images[name].shape[1]}x{images[name].shape[0]} but its labels "

@@ -46,11 +46,13 @@ class Content:
 GAME = Content(name="game", lanes=(2, 5), lane_width=(3.0, 3.8), urban=(0.0, 1.0), built=(0.35, 0.6),
                building_fill=(0.6, 1.0), building_height_scale=1.0, frontage_built=(0.0, 3.0),
                verges=(0.0, 1.5, 2.5), sidewalk=(1.8, 4.0), parking=(0.1, 0.5), parking_fill=0.55,
-               trees=(0.85, -0.4), tree_spacing=(6.0, 18.0), tree_scale=1.0, car_paints=P.CAR_PAINTS, hood=False)
+               trees=(0.85, -0.4), tree_spacing=(6.0, 18.0), tree_scale=1.0, car_paints=P.CAR_PAINTS,
+               hood=False)
 REAL = Content(name="real", lanes=(2, 4), lane_width=(2.6, 3.1), urban=(0.45, 1.0), built=(0.75, 0.25),
                building_fill=(0.85, 1.0), building_height_scale=1.7, frontage_built=(0.0, 1.0),
                verges=(0.0, 0.0, 1.5), sidewalk=(3.0, 5.5), parking=(0.4, 0.4), parking_fill=0.5,
-               trees=(1.0, -0.2), tree_spacing=(3.5, 8.0), tree_scale=1.35, car_paints=P.REAL_CONTENT_CAR_PAINTS, hood=True)
+               trees=(1.0, -0.2), tree_spacing=(3.5, 8.0), tree_scale=1.35, car_paints=P.REAL_CONTENT_CAR_PAINTS,
+               hood=True)
 _BY_NAME = {c.name: c for c in (GAME, REAL)}
 
 
