@@ -445,6 +445,11 @@ def demo_scenes_command(
     fps: float = typer.Option(10.0, "--fps", help="Clip frame rate with --video."),
     layout: str = typer.Option("driving", "--layout", help="driving (game: GTA5 layout, real: Cityscapes-like) or "
                                                          "paired (game/, real/, labels/ with equal names)."),
+    content: str = typer.Option("game", "--content", help="What the scenes hold, in both looks: game (GTA5-like) "
+                                                          "or real (Cityscapes-like: ego-vehicle hood labelled 255, "
+                                                          "except in the paired layout; denser city, less sky)."),
+    hood: bool = typer.Option(True, "--hood/--no-hood", help="Draw the real content's ego-vehicle hood (driving "
+                                                             "layout and clips)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Write into a folder that is not empty."),
 ) -> None:
     """Write procedural driving scenes in a game and a real style, with Cityscapes train-ID labels."""
@@ -456,12 +461,12 @@ def demo_scenes_command(
     try:
         summary = write_scene_dataset(output_dir, count=count, width=width, height=height, first_seed=first_seed,
                                       video=video, frames_per_clip=frames_per_clip, fps=fps, layout=layout,  # type: ignore[arg-type]
-                                      overwrite=overwrite)
+                                      content=content, hood=hood, overwrite=overwrite)  # type: ignore[arg-type]
     except ValueError as error:
         raise UsageError(str(error)) from None
     kind = "clips" if video else "scenes"
-    typer.echo(f"wrote {summary.count} {kind} ({summary.frames} frames, seeds {summary.seeds[0]}-{summary.seeds[-1]}) "
-               f"to {summary.out_dir}")
+    typer.echo(f"wrote {summary.count} {kind} ({content} content, {summary.frames} frames, "
+               f"seeds {summary.seeds[0]}-{summary.seeds[-1]}) to {summary.out_dir}")
 
 
 @app.command("eval", rich_help_panel=_MEASURE)
@@ -477,6 +482,14 @@ def eval_command(
     inception_weights: Optional[Path] = typer.Option(
         None, "--inception-weights", help="pytorch-fid Inception weights (pt_inception-2015-12-05-6726825d.pth); "
                                           "enables FID and KID."),
+    fcn_score: bool = typer.Option(False, "--fcn-score", help="FCN score (CycleGAN's Table 1), hood score and "
+                                                               "label-flip rate: a real-domain segmenter labels a, "
+                                                               "G(a) and b against a's labels (needs --labels)."),
+    labels: Optional[Path] = typer.Option(None, "--labels", help="The source images' label maps (train IDs), with "
+                                                                 "the same relative names, for --fcn-score."),
+    segmenter: Optional[str] = typer.Option(None, "--segmenter", help="For --fcn-score: a segmenter directory, an "
+                                                                      ".onnx file with its .json sidecar, or a "
+                                                                      "bundled name (default: scenes-real)."),
     record: bool = typer.Option(False, "--record", help="Add the results to the model's card (README.md) and "
                                                       "model.json."),
     allow_other_inception: bool = typer.Option(
@@ -489,7 +502,7 @@ def eval_command(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
     *, runtime: RuntimeOptions,
 ) -> None:
-    """Measure a model: paired PSNR/SSIM against a baseline, cycle consistency, FID/KID."""
+    """Measure a model: paired PSNR/SSIM against a baseline, cycle consistency, FID/KID, the FCN score."""
     from vidtrans.errors import UsageError
     from vidtrans.evaluate import EvalOptions, evaluate
     from vidtrans.registry import resolve_model
@@ -499,12 +512,11 @@ def eval_command(
     if pairs is not None and target is not None:
         raise UsageError("--target goes with --source; --pairs already names the target folder")
     found = resolve_model(model)
-    options = EvalOptions(runtime=runtime, max_items=max_items,
-                          examples=examples, inception_weights=inception_weights,
-                          allow_other_inception=allow_other_inception, record=record, overwrite=overwrite,
-                          quiet=quiet)
+    options = EvalOptions(runtime=runtime, max_items=max_items, examples=examples,
+                          inception_weights=inception_weights, allow_other_inception=allow_other_inception,
+                          fcn_score=fcn_score, segmenter=segmenter, record=record, overwrite=overwrite, quiet=quiet)
     report = evaluate(found, source=pairs[0] if pairs else source, target=pairs[1] if pairs else target,
-                      paired=pairs is not None, output_dir=output, options=options)
+                      paired=pairs is not None, output_dir=output, labels=labels, options=options)
     typer.echo(json.dumps(report.to_json(), indent=2) if as_json else "\n".join(report.summary_lines()))
 
 
@@ -520,6 +532,45 @@ def doctor_command(as_json: bool = typer.Option(False, "--json", help="Print the
     typer.echo(json.dumps(report.to_json(), indent=2) if as_json else "\n".join(report.lines()))
     if not report.ok:
         raise VidtransError("the CPU path does not work (see the `cpu path` line)")
+
+
+# --- segmenter -------------------------------------------------------------------------------------
+
+segmenter_app = typer.Typer(help="Segmenters for the FCN score and for training losses: `vidtrans segmenter train "
+                                 "DATA -o DIR`.", no_args_is_help=True)
+app.add_typer(segmenter_app, name="segmenter", rich_help_panel=_TRAIN)
+
+
+@segmenter_app.command("train")
+def segmenter_train_command(
+    data: list[Path] = typer.Argument(..., help="Labelled folders: GTA5 layout (images/ + labels/) or Cityscapes "
+                                                "(leftImg8bit/ + gtFine/ with *_gtFine_labelTrainIds.png)."),
+    output: Path = typer.Option(..., "--output", "-o", help="The segmenter directory to write."),
+    size: str = typer.Option("256x128", "--size", help="WIDTHxHEIGHT images are resized to (multiples of 16); the "
+                                                       "segmenter later sees images at this size."),
+    crop: Optional[str] = typer.Option(None, "--crop", help="Train on random WIDTHxHEIGHT crops of the resized images."),
+    steps: int = typer.Option(400, "--steps", help="Training steps."),
+    batch_size: int = typer.Option(8, "--batch-size", "-b", help="Images per step."),
+    lr: float = typer.Option(1e-2, "--lr", help="Adam learning rate (cosine-decayed)."),
+    seed: int = typer.Option(0, "--seed", help="Seed for weights and batches."),
+    ego_vehicle: bool = typer.Option(False, "--ego-vehicle", help="Learn an 'ego vehicle' class from the ignore-"
+                                                                  "labelled regions touching the bottom edge (the "
+                                                                  "hood), for the hood score."),
+    split: Optional[str] = typer.Option(None, "--split", help="Cityscapes: only leftImg8bit/SPLIT (default: all)."),
+    validation: Optional[Path] = typer.Option(None, "--val", help="A labelled folder to score the result on."),
+    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing segmenter directory."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+) -> None:
+    """Train a segmenter on labelled folders and write it: torch weights, a verified ONNX file and its sidecar."""
+    from vidtrans.resize import parse_size
+    from vidtrans.segmenter.build import SegmenterTrainOptions, train_segmenter
+
+    options = SegmenterTrainOptions(size=parse_size(size), crop=parse_size(crop) if crop else None, steps=steps,
+                                    batch_size=batch_size, lr=lr, seed=seed, ego_vehicle=ego_vehicle, split=split,
+                                    validation=validation, device=device, overwrite=overwrite, progress=not quiet)
+    summary = train_segmenter(data, output, options)
+    typer.echo("\n".join(summary.lines()))
 
 
 # --- synth ----------------------------------------------------------------------------------------

@@ -140,7 +140,7 @@ def ensure_onnx(model: ModelDirectory, *, precision: Precision = "fp32", inverse
     generator = model.load_generator(inverse=inverse, device="cpu")
     with atomic_path(path) as temporary:
         if source is None:
-            _export_fp32(generator, temporary, opset=chosen_opset, multiple=multiple,
+            export_fp32(generator, temporary, opset=chosen_opset, multiple=multiple,
                          in_channels=model.info.generator.in_channels)
         else:
             converted = convert_to_fp16(onnx.load(str(source.path)))
@@ -200,7 +200,9 @@ def _quiet_exporter() -> Iterator[None]:
         logger.setLevel(level)
 
 
-def _export_fp32(generator: torch.nn.Module, path: Path, *, opset: int, multiple: int, in_channels: int) -> None:
+def export_fp32(generator: torch.nn.Module, path: Path, *, opset: int, multiple: int, in_channels: int) -> None:
+    """Export a fully convolutional image network (NCHW in, `input` -> `output`) to an fp32 ONNX file at `path`,
+    with dynamic batch and with height and width dynamic multiples of `multiple`."""
     sample = torch.rand(2, in_channels, 2 * multiple, 3 * multiple, generator=torch.Generator().manual_seed(0))
     sample = sample * 2 - 1
     batch = torch.export.Dim("batch", min=1)

@@ -20,7 +20,7 @@ import onnx
 import torch
 import torch.nn as nn
 
-from vidtrans.errors import ModelError
+from vidtrans.errors import ModelError, first_line
 from vidtrans.ortpackages import INSTALL_HINT, import_onnxruntime
 
 Shape = tuple[int, int, int]
@@ -68,7 +68,7 @@ def check_onnx_file(path: Path, *, label: Path | None = None) -> None:
     try:
         onnx.checker.check_model(str(path), full_check=True)
     except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as error:
-        raise ModelError(f"{label}: the ONNX graph is invalid ({_first_line(error)})") from None
+        raise ModelError(f"{label}: the ONNX graph is invalid ({first_line(error)})") from None
 
 
 def verification_unavailable() -> str | None:
@@ -93,7 +93,7 @@ def compare_with_torch(path: Path, generator: nn.Module, *, shapes: Sequence[Sha
     try:
         session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     except Exception as error:  # noqa: BLE001 - onnxruntime's errors have no common public base class
-        raise ModelError(f"{label}: ONNX Runtime cannot load the graph ({_first_line(error)})") from None
+        raise ModelError(f"{label}: ONNX Runtime cannot load the graph ({first_line(error)})") from None
     input_name = session.get_inputs()[0].name
     rng = torch.Generator().manual_seed(seed)
     checks = []
@@ -104,11 +104,11 @@ def compare_with_torch(path: Path, generator: nn.Module, *, shapes: Sequence[Sha
             with torch.inference_mode():
                 expected = generator(frames).numpy()
         except (RuntimeError, ValueError) as error:
-            raise ModelError(f"{label}: PyTorch cannot run the generator at {where} ({_first_line(error)})") from None
+            raise ModelError(f"{label}: PyTorch cannot run the generator at {where} ({first_line(error)})") from None
         try:
             actual = session.run(None, {input_name: frames.numpy()})[0]
         except Exception as error:  # noqa: BLE001 - as above
-            raise ModelError(f"{label}: ONNX Runtime cannot run the graph at {where} ({_first_line(error)})") from None
+            raise ModelError(f"{label}: ONNX Runtime cannot run the graph at {where} ({first_line(error)})") from None
         if actual.shape != expected.shape:
             raise ModelError(f"{label}: ONNX Runtime returned shape {actual.shape} for input {tuple(frames.shape)}; "
                              f"PyTorch returns {expected.shape}")
@@ -119,7 +119,3 @@ def compare_with_torch(path: Path, generator: nn.Module, *, shapes: Sequence[Sha
         checks.append(SizeCheck(batch, height, width, diff))
     return tuple(checks)
 
-
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__

@@ -61,3 +61,8 @@ def test_demo_scenes_command(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     assert main(["demo", "scenes", str(tmp_path / "ds"), "--count", "2", "--size", "128x64"]) == 1
     assert "not empty" in capsys.readouterr().err
     assert main(["demo", "scenes", str(tmp_path / "v"), "--count", "1", "--size", "65x64", "--video"]) == 2
+    assert main(["demo", "scenes", str(tmp_path / "r"), "--count", "1", "--size", "128x64", "--content", "real"]) == 0
+    assert "real content" in capsys.readouterr().out
+    assert json.loads((tmp_path / "r" / "scenes.json").read_text())["content"] == "real"
+    assert main(["demo", "scenes", str(tmp_path / "x"), "--count", "1", "--content", "photo"]) == 2
+    assert "content must be one of game, real" in capsys.readouterr().err

@@ -57,6 +57,9 @@ def test_partial_overlap_gives_the_known_iou() -> None:
     assert scores.miou == pytest.approx((3 / 4 + 4 / 5) / 2)
     assert scores.pixel_accuracy == pytest.approx(7 / 8)
     assert scores.confusion.tolist()[0][:2] == [3, 1] and scores.confusion.tolist()[1][:2] == [0, 4]
+    # class accuracy (recall): class 0 3 of 4, class 1 4 of 4; absent classes have none
+    assert scores.class_accuracy == (pytest.approx(3 / 4), 1.0, None, None)
+    assert scores.mean_class_accuracy == pytest.approx((3 / 4 + 1) / 2)
 
 
 def test_ignored_pixels_do_not_count() -> None:

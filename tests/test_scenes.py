@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from pathlib import Path
 
@@ -12,6 +13,8 @@ import pytest
 
 from vidtrans.errors import OutputError
 from vidtrans.scenes import (
+    CLASS_NAMES,
+    IGNORE,
     NUM_CLASSES,
     RealStyle,
     colorize_labels,
@@ -19,10 +22,12 @@ from vidtrans.scenes import (
     render_frame,
     write_scene_dataset,
 )
+from vidtrans.scenes.stats import label_shares
 
 W, H = 256, 128
 VALID_IDS = set(range(NUM_CLASSES)) | {255}
 ROAD, SKY = 0, 10
+REPO = Path(__file__).resolve().parents[1]
 
 
 def _psnr(a: np.ndarray, b: np.ndarray) -> float:
@@ -285,3 +290,113 @@ def test_bad_dataset_arguments(tmp_path: Path) -> None:
         write_scene_dataset(tmp_path / "a", count=0, width=64, height=32)
     with pytest.raises(ValueError, match="at least 64x32"):
         write_scene_dataset(tmp_path / "b", count=1, width=32, height=32)
+
+
+# --- contents ---------------------------------------------------------------------------------------------
+
+
+def _documented_shares() -> dict[str, dict[int, float]]:
+    """The class-frequency table of docs/scenes.md: content -> label value -> mean share in percent."""
+    label_of = {**{name: i for i, name in enumerate(CLASS_NAMES)}, "ignore (255)": IGNORE}
+    table: dict[str, dict[int, float]] = {"game": {}, "real": {}}
+    for line in (REPO / "docs" / "scenes.md").read_text().splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 3 and cells[0] in label_of:
+            for content, cell in zip(("game", "real"), cells[1:]):
+                table[content][label_of[cells[0]]] = float(cell.split()[0])
+    assert len(table["game"]) == len(table["real"]) >= 12
+    return table
+
+
+def test_content_shift_changes_class_frequencies_as_documented() -> None:
+    """40 scenes of each content reproduce docs/scenes.md's table (1000 scenes at 512x256).
+
+    Tolerance per label: 4 standard errors of a 40-scene mean (the scene-to-scene spread measured here, over
+    the square root of 40) plus 0.5 percentage points for rendering at 256x128 (measured: at most 0.35).
+    """
+    documented = _documented_shares()
+    seeds = range(40)
+    shares = {c: 100 * label_shares(seeds, content=c, width=W, height=H) for c in ("game", "real")}
+    for content, table in documented.items():
+        for label, expected in table.items():
+            measured = shares[content][:, label]
+            tolerance = 4 * measured.std() / np.sqrt(len(seeds)) + 0.5
+            assert abs(measured.mean() - expected) <= tolerance, (content, label, measured.mean(), expected)
+    # The shift itself, as documented: less sky and terrain, more building, vegetation and car, a hood.
+    shift = shares["real"] - shares["game"]  # per scene: the same seeds in both contents
+    for label, documented_shift in ((SKY, -12.87), (2, 4.98), (8, 8.23), (13, 4.23), (9, -4.07), (IGNORE, 10.15)):
+        assert documented_shift == pytest.approx(documented["real"][label] - documented["game"][label], abs=0.01)
+        tolerance = 4 * shift[:, label].std() / np.sqrt(len(seeds)) + 0.5
+        assert abs(shift[:, label].mean() - documented_shift) <= tolerance, (label, shift[:, label].mean())
+        assert np.sign(shift[:, label].mean()) == np.sign(documented_shift)
+
+
+@pytest.mark.parametrize("seed", [3, 17])
+def test_real_content_has_a_hood_with_an_emblem_labelled_ignore(seed: int) -> None:
+    frame = render_frame(seed, width=W, height=H, content="real")
+    hood = frame.labels == IGNORE
+    assert hood[-1].all()  # across the whole bottom edge
+    assert not hood[: int(0.85 * H)].any()  # 9-14 % of the frame at the centre, never higher
+    assert 0.06 < hood.mean() < 0.16
+    # one region, touching the bottom edge
+    count, components = cv2.connectedComponents(hood.astype(np.uint8), connectivity=8)
+    assert count == 2
+    # the emblem: a second colour inside the middle half of the hood, at its top centre, in both looks
+    middle = np.zeros_like(hood)
+    middle[:, W // 4: 3 * W // 4] = True
+    for image in (frame.game, frame.real):
+        hood_colour = np.median(image[hood & middle], axis=0)
+        emblem = hood & middle & (np.abs(image.astype(int) - hood_colour).max(axis=2) > 40)
+        rows, cols = np.nonzero(emblem)
+        assert len(rows) >= 4 and abs(cols.mean() - W / 2) < 0.03 * W and rows.max() < H - 2
+    game_content = render_frame(seed, width=W, height=H, content="game")
+    assert not (game_content.labels == IGNORE).any()
+
+
+def test_no_hood_keeps_the_geometry_and_paired_real_content_has_none(tmp_path: Path) -> None:
+    hooded = render_frame(5, width=W, height=H, content="real")
+    bare = render_frame(5, width=W, height=H, content="real", hood=False)
+    outside = hooded.labels != IGNORE
+    assert not (bare.labels == IGNORE).any()
+    np.testing.assert_array_equal(bare.labels[outside], hooded.labels[outside])
+    np.testing.assert_array_equal(bare.game[outside], hooded.game[outside])
+    assert not np.array_equal(bare.labels, render_frame(5, width=W, height=H).labels)  # another content
+
+    write_scene_dataset(tmp_path / "pairs", count=1, width=64, height=32, first_seed=5, layout="paired", content="real")
+    expected = render_frame(5, width=64, height=32, content="real", hood=False)
+    np.testing.assert_array_equal(_read_png(tmp_path / "pairs/labels/00000.png"), expected.labels)
+    np.testing.assert_array_equal(_read_png(tmp_path / "pairs/game/00000.png")[..., ::-1], expected.game)
+    manifest = json.loads((tmp_path / "pairs/scenes.json").read_text())
+    assert manifest["content"] == "real" and manifest["hood"] is False
+
+
+def test_real_content_driving_dataset_and_clips(tmp_path: Path) -> None:
+    write_scene_dataset(tmp_path / "d", count=2, width=64, height=32, first_seed=8, content="real")
+    expected = render_frame(9, width=64, height=32, content="real")
+    label = _read_png(tmp_path / "d/real/gtFine/train/synth/synth_000001_000000_gtFine_labelTrainIds.png")
+    np.testing.assert_array_equal(label, expected.labels)
+    assert (label[-1] == IGNORE).all()
+    np.testing.assert_array_equal(_read_png(tmp_path / "d/game/labels/00001.png"), expected.labels)
+    manifest = json.loads((tmp_path / "d/scenes.json").read_text())
+    assert manifest["content"] == "real" and manifest["hood"] is True
+    write_scene_dataset(tmp_path / "v", count=1, width=64, height=32, video=True, frames_per_clip=2,
+                        content="real", hood=False)
+    assert not (_read_png(tmp_path / "v/labels/clip_00000/000001.png") == IGNORE).any()
+    with pytest.raises(ValueError, match="content must be one of game, real"):
+        write_scene_dataset(tmp_path / "x", count=1, width=64, height=32, content="photo")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="content must be one of game, real"):
+        render_frame(0, content="gta")  # type: ignore[arg-type]
+
+
+def test_the_class_frequency_script_prints_the_documented_table_format(capsys: pytest.CaptureFixture[str]) -> None:
+    spec = importlib.util.spec_from_file_location("scene_classes", REPO / "benchmarks" / "scene_classes.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    assert script.main(["--count", "2", "--size", "64x32", "--first-seed", "3"]) == 0
+    out = capsys.readouterr().out
+    assert "2 scenes per content (seeds 3-4), 64x32" in out
+    shares = {c: 100 * label_shares(range(3, 5), content=c, width=64, height=32) for c in ("game", "real")}
+    sky = f"| sky | {shares['game'][:, SKY].mean():.2f} ({shares['game'][:, SKY].std():.2f}) | "
+    assert sky in out and "| ignore (255) | 0.00 (0.00) | " in out
+    assert script.main(["--count", "0"]) == 2
+    assert "--count must be at least 1" in capsys.readouterr().err

@@ -21,6 +21,7 @@ from typing import Any, Literal
 import torch
 
 import vidtrans
+from vidtrans.errors import first_line
 
 Status = Literal["ok", "warning", "missing", "error"]
 
@@ -72,12 +73,7 @@ def _guarded(part: Callable[[], Check]) -> Check:
         return part()
     except Exception as error:  # noqa: BLE001 - doctor reports whatever goes wrong, it never stops
         name = part.__name__.strip("_").replace("_", " ")
-        return Check(name, "error", f"{type(error).__name__}: {_first_line(error)}")
-
-
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0] if text else ""
+        return Check(name, "error", f"{type(error).__name__}: {first_line(error)}")
 
 
 def _python() -> Check:
@@ -128,7 +124,7 @@ def _onnxruntime() -> Check:
     try:
         import onnxruntime
     except ImportError as error:
-        summary = f"not importable ({_first_line(error)})" + (f"; pip lists {names}" if packages else "")
+        summary = f"not importable ({first_line(error)})" + (f"; pip lists {names}" if packages else "")
         return Check("onnxruntime", "missing", summary, f"optional (--backend onnxruntime, export verification): "
                      f"{INSTALL_HINT}", {"packages": [asdict(p) for p in packages]})
     providers = list(onnxruntime.get_available_providers())
@@ -154,7 +150,7 @@ def _tensorrt() -> Check:
     try:
         import tensorrt
     except (ImportError, OSError) as error:
-        return Check("tensorrt", "missing", f"not importable ({_first_line(error)})",
+        return Check("tensorrt", "missing", f"not importable ({first_line(error)})",
                      f"optional (--backend tensorrt): {INSTALL_HINT}; NVIDIA's wheels must be reachable")
     gpu = torch.cuda.is_available()
     summary = f"TensorRT {tensorrt.__version__}" + ("" if gpu else ", but no CUDA GPU to run it on")
@@ -165,7 +161,7 @@ def _pyav() -> Check:
     try:
         import av
     except ImportError as error:
-        return Check("pyav", "missing", f"not importable ({_first_line(error)}): no video input or output",
+        return Check("pyav", "missing", f"not importable ({first_line(error)}): no video input or output",
                      "pip install av")
     from vidtrans.video.encoders import NVENC_ENCODERS, nvenc_problem
 

@@ -4,6 +4,8 @@
   metrics for the untranslated a (the baseline);
 - cycle consistency: L1 of F(G(a)) against a, when the model has the inverse generator F;
 - FID and KID between G(A) and B, when Inception weights are given (pytorch-fid's file);
+- the FCN score, hood score and label-flip rate (`vidtrans.fcn_score`), when asked for, with the source images'
+  label maps: a segmenter of the target domain labels a, G(a) and (paired) b, scored against a's labels;
 - a report: `report.json` and `examples.png` (input | output | target or reconstruction).
 """
 
@@ -21,6 +23,7 @@ import numpy as np
 
 from vidtrans.console import Progress, warn
 from vidtrans.errors import InputError, OutputError, UsageError
+from vidtrans.fcn_score import FcnScore, FcnScorer
 from vidtrans.fid import FidKidResult, fid_kid_from_features, inception_features
 from vidtrans.fsutil import atomic_write_text
 from vidtrans.images import list_images, read_image, write_image
@@ -45,6 +48,8 @@ class EvalOptions:
     max_items: int | None = None
     examples: int = 4
     inception_weights: Path | None = None
+    fcn_score: bool = False
+    segmenter: str | None = None  # with fcn_score: a segmenter path or bundled name (None: the bundled default)
     record: bool = False
     """Add the results to the model's card and `model.json` (not for bundled models)."""
     allow_other_inception: bool = False
@@ -53,6 +58,8 @@ class EvalOptions:
     quiet: bool = False
 
     def __post_init__(self) -> None:
+        if self.segmenter is not None and not self.fcn_score:
+            raise UsageError("--segmenter goes with --fcn-score")
         if self.max_items is not None and self.max_items < 1:
             raise UsageError(f"--max-items must be >= 1; got {self.max_items}")
         if self.examples < 0:
@@ -86,10 +93,12 @@ class EvalReport:
     fid_note: str | None
     report_path: Path
     examples_path: Path | None
+    fcn: FcnScore | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         doc = asdict(self)
+        doc["fcn"] = self.fcn.to_json() if self.fcn is not None else None
         doc["items"] = [asdict(item) for item in self.items]
         doc["report_path"] = str(self.report_path)
         doc["examples_path"] = str(self.examples_path) if self.examples_path else None
@@ -104,6 +113,13 @@ class EvalReport:
         }
         if self.fid is not None:
             record.update(fid=self.fid["fid"], kid=self.fid["kid_mean"])
+        translated = self.fcn.row("translated") if self.fcn is not None else None
+        if translated is not None:
+            record.update(fcn_miou=100 * translated.scores.miou, fcn_pixel_accuracy=100 * translated.scores.pixel_accuracy)
+            if translated.hood is not None:
+                record["hood"] = 100 * translated.hood
+            if self.fcn.label_flips is not None:  # type: ignore[union-attr]
+                record["label_flip_rate"] = 100 * self.fcn.label_flips.rate  # type: ignore[union-attr]
         return record
 
     def summary_lines(self) -> list[str]:
@@ -120,6 +136,8 @@ class EvalReport:
             lines.append(f"  FID {self.fid['fid']:.2f}  KID {self.fid['kid_mean']:.4f} +/- {self.fid['kid_std']:.4f}")
         elif self.fid_note:
             lines.append(f"  FID/KID skipped: {self.fid_note}")
+        if self.fcn is not None:
+            lines += self.fcn.table_lines()
         lines.append(f"  report: {self.report_path}" + (f", examples: {self.examples_path}" if self.examples_path else ""))
         return lines
 
@@ -142,6 +160,18 @@ def match_pairs(source: Path, target: Path) -> list[tuple[str, Path, Path]]:
     return [(name, a_images[name], b_images[name]) for name in common]
 
 
+def match_labels(items: list[tuple[str, Path, Path | None]], labels: Path) -> list[Path]:
+    """The label map of each item: the file in `labels` with the item's relative name (any image suffix)."""
+    if not labels.is_dir():
+        raise InputError(f"{labels}: no such folder (--labels: the source images' label maps)")
+    found = {_key(p, labels): p for p in list_images(labels)}
+    missing = [(name, a) for name, a, _ in items if name not in found]
+    if missing:
+        more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
+        raise InputError(f"{labels}: no label map for {missing[0][1]} (looked for {missing[0][0]}.png){more}")
+    return [found[name] for name, _, _ in items]
+
+
 def _mean(values: list[float | None]) -> float | None:
     present = [v for v in values if v is not None]
     return float(np.mean(present)) if present else None
@@ -161,12 +191,28 @@ def examples_grid(rows: list[list[np.ndarray]], *, height: int = 192, gap: int =
     return np.concatenate(padded, axis=0)
 
 
+def _score_labels(scorer: FcnScorer, label_path: Path, **images: np.ndarray) -> None:
+    from vidtrans.downstream.data import read_label
+
+    try:
+        scorer.add(read_label(label_path), **images)
+    except ValueError as error:
+        raise InputError(f"{label_path}: {error}") from None
+
+
 def evaluate(model: ModelDirectory, *, source: Path, target: Path | None = None, paired: bool = False,
-             output_dir: Path, options: EvalOptions = EvalOptions()) -> EvalReport:
-    """Translate the images in `source` with `model` and measure what the options and the model allow."""
+             output_dir: Path, labels: Path | None = None, options: EvalOptions = EvalOptions()) -> EvalReport:
+    """Translate the images in `source` with `model` and measure what the options and the model allow.
+
+    `labels` is a folder of the source images' label maps (same relative names), which the FCN score needs.
+    """
     source, output_dir = Path(source), Path(output_dir)
     if paired and target is None:
         raise UsageError("paired evaluation needs a target folder")
+    if options.fcn_score and labels is None:
+        raise UsageError("--fcn-score needs --labels DIR: the source images' label maps, with the same names")
+    if labels is not None and not options.fcn_score:
+        raise UsageError("--labels goes with --fcn-score")
     if target is not None and not Path(target).is_dir():
         raise InputError(f"{target}: no such folder")
     report_path = output_dir / REPORT_JSON
@@ -179,6 +225,7 @@ def evaluate(model: ModelDirectory, *, source: Path, target: Path | None = None,
         if not items:
             raise InputError(f"{source}: no images found (looked for png, jpg, jpeg, webp, bmp)")
     items = items[: options.max_items]
+    label_paths = match_labels(items, Path(labels)) if labels is not None else [None] * len(items)
 
     inception = None
     fid_note = None
@@ -191,6 +238,12 @@ def evaluate(model: ModelDirectory, *, source: Path, target: Path | None = None,
     else:
         fid_note = "no target folder to compare against"
 
+    scorer = None
+    if options.fcn_score:
+        from vidtrans.devices import resolve_device
+        from vidtrans.segmenter import load_segmenter
+
+        scorer = FcnScorer(load_segmenter(options.segmenter, device=resolve_device(options.runtime.device)))
     forward = Translator.from_model(model, dataclasses.replace(options.runtime, inverse=False),
                                     announce=not options.quiet)
     inverse = (Translator.from_model(model, dataclasses.replace(options.runtime, inverse=True), announce=False)
@@ -206,7 +259,7 @@ def evaluate(model: ModelDirectory, *, source: Path, target: Path | None = None,
 
     try:
         with Progress(len(items), unit="images", description="eval", enabled=not options.quiet) as progress:
-            for name, a_path, b_path in items:
+            for (name, a_path, b_path), label_path in zip(items, label_paths):
                 a = read_image(a_path)
                 b = read_image(b_path) if b_path is not None else None
                 if b is not None and b.shape != a.shape:
@@ -217,6 +270,9 @@ def evaluate(model: ModelDirectory, *, source: Path, target: Path | None = None,
                     cycle = inverse.translate(fake[None])[0] if inverse is not None else None
                 except NonFiniteOutput as error:
                     raise NonFiniteOutput(f"{a_path}: {error}") from None
+                if scorer is not None:
+                    _score_labels(scorer, label_path, source=a, translated=fake,
+                                  **({"real": b} if b is not None else {}))
                 scores.append(ItemScores(
                     name=name,
                     psnr=psnr(fake, b) if b is not None else None,
@@ -262,7 +318,7 @@ def evaluate(model: ModelDirectory, *, source: Path, target: Path | None = None,
         model=model.name, weights_sha256=model.sha256["generator"], source=str(source),
         target=str(target) if target is not None else None, paired=paired, items=tuple(scores), means=means,
         fid=fid, fid_note=None if fid is not None else fid_note, report_path=report_path,
-        examples_path=examples_path,
+        examples_path=examples_path, fcn=scorer.result() if scorer is not None else None,
         extra={"backend": forward.backend.name, "columns": "input | output" + (" | target" if paired else "")
                + (" | reconstruction" if model.info.has_inverse else "")},
     )

@@ -19,7 +19,9 @@ _METRICS = (  # (key in an evaluation record, label, format)
     ("psnr", "PSNR G(a) vs b (dB)", "{:.2f}"), ("baseline_psnr", "PSNR a vs b, untranslated (dB)", "{:.2f}"),
     ("ssim", "SSIM G(a) vs b", "{:.3f}"), ("baseline_ssim", "SSIM a vs b, untranslated", "{:.3f}"),
     ("cycle_l1", "cycle L1, F(G(a)) vs a", "{:.4f}"), ("fid", "FID G(A) vs B", "{:.2f}"),
-    ("kid", "KID G(A) vs B", "{:.4f}"),
+    ("kid", "KID G(A) vs B", "{:.4f}"), ("fcn_pixel_accuracy", "FCN pixel acc. on G(a) (%)", "{:.1f}"),
+    ("fcn_miou", "FCN mIoU on G(a) (%)", "{:.1f}"), ("label_flip_rate", "label-flip rate (%)", "{:.1f}"),
+    ("hood", "hood score (%)", "{:.1f}"),
 )
 
 

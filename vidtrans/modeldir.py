@@ -6,9 +6,7 @@ import dataclasses
 import datetime as _dt
 import json
 import math
-import os
 import re
-import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,7 +19,7 @@ from safetensors.torch import load_file, save_file
 
 import vidtrans
 from vidtrans.errors import ModelError, OutputError, UsageError
-from vidtrans.fsutil import atomic_write_text, folder_listing, sha256_file, temporary_sibling
+from vidtrans.fsutil import atomic_path, atomic_write_text, folder_listing, sha256_file
 from vidtrans.networks import (
     GeneratorConfig,
     ResnetGeneratorConfig,
@@ -223,8 +221,11 @@ def generator_with_weights(config: GeneratorConfig, state: Mapping[str, torch.Te
     return module
 
 
-def _state_for_saving(module: nn.Module) -> dict[str, torch.Tensor]:
-    return {k: v.detach().to("cpu").contiguous() for k, v in module.state_dict().items()}
+def save_weights(module: nn.Module, file: Path) -> None:
+    """Write a module's state dict (on the CPU) as a safetensors file readable by everyone."""
+    state = {k: v.detach().to("cpu").contiguous() for k, v in module.state_dict().items()}
+    save_file(state, str(file), metadata={"format": "pt"})
+    file.chmod(0o644)  # safetensors creates owner-only files; weights are meant to be shared
 
 
 def save_model(path: Path, info: ModelInfo, generator: nn.Module, inverse: nn.Module | None = None, *,
@@ -236,29 +237,17 @@ def save_model(path: Path, info: ModelInfo, generator: nn.Module, inverse: nn.Mo
     if path.exists() and not overwrite:
         raise OutputError(f"{path}: already exists (pass --overwrite to replace it)")
     path.parent.mkdir(parents=True, exist_ok=True)
-    staging = temporary_sibling(path)
-    staging.mkdir()
-    try:
+    with atomic_path(path) as staging:
+        staging.mkdir()
         hashes: dict[str, str] = {}
         for role, module in (("generator", generator), ("generator_inverse", inverse)):
             if module is None:
                 continue
             file = staging / WEIGHT_FILES[role]
-            save_file(_state_for_saving(module), str(file), metadata={"format": "pt"})
-            file.chmod(0o644)  # safetensors creates owner-only files; models are meant to be shared
+            save_weights(module, file)
             hashes[role] = sha256_file(file)
         (staging / MODEL_JSON).write_text(json.dumps(info.to_json(hashes), indent=2) + "\n", encoding="utf-8")
         _write_card(staging, info, hashes)
-        if path.exists():
-            retired = temporary_sibling(path)
-            os.replace(path, retired)
-            os.replace(staging, path)
-            shutil.rmtree(retired, ignore_errors=True)
-        else:
-            os.replace(staging, path)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     return open_model(path)
 
 

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from vidtrans.errors import InputError
+from vidtrans.fsutil import folder_listing
 from vidtrans.images import list_images, read_image
 
 CITYSCAPES_IMAGE_SUFFIX = "_leftImg8bit"
@@ -69,9 +70,14 @@ def _gta5_pairs(root: Path) -> list[tuple[Path, Path]]:
     return pairs
 
 
-def _cityscapes_pairs(root: Path) -> list[tuple[Path, Path]]:
+def _cityscapes_pairs(root: Path, split: str | None) -> list[tuple[Path, Path]]:
     pairs = []
-    for image in list_images(root / "leftImg8bit"):
+    images = root / "leftImg8bit"
+    if split is not None:
+        if not (images / split).is_dir():
+            raise InputError(f"{images}: no split {split!r} (it holds: {folder_listing(images)})")
+        images = images / split
+    for image in list_images(images):
         if not image.stem.endswith(CITYSCAPES_IMAGE_SUFFIX):
             continue
         relative = image.relative_to(root / "leftImg8bit")
@@ -80,16 +86,19 @@ def _cityscapes_pairs(root: Path) -> list[tuple[Path, Path]]:
     return pairs
 
 
-def find_pairs(root: Path) -> list[tuple[Path, Path]]:
+def find_pairs(root: Path, *, split: str | None = None) -> list[tuple[Path, Path]]:
     """(image, label) paths under a GTA5- or Cityscapes-layout `root`, sorted by image path.
 
+    `split` (Cityscapes only) keeps the images under `leftImg8bit/<split>/`; None keeps every split.
     Raises InputError when `root` has neither layout, holds no images, or an image has no label file.
     """
     root = Path(root)
     if (root / "images").is_dir() and (root / "labels").is_dir():
+        if split is not None:
+            raise InputError(f"{root}: a GTA5-layout dataset (images/, labels/) has no splits; got split {split!r}")
         pairs = _gta5_pairs(root)
     elif (root / "leftImg8bit").is_dir() and (root / "gtFine").is_dir():
-        pairs = _cityscapes_pairs(root)
+        pairs = _cityscapes_pairs(root, split)
     else:
         raise InputError(f"{root}: not a labelled dataset (expected images/ + labels/, or leftImg8bit/ + gtFine/)")
     if not pairs:
@@ -139,9 +148,9 @@ def load_pairs(pairs: Sequence[tuple[Path, Path]], *, size: tuple[int, int] | No
     return SegmentationData.from_arrays(images, labels, [image.name for image, _ in pairs])
 
 
-def load_dataset(root: Path, *, size: tuple[int, int] | None = None) -> SegmentationData:
-    """`load_pairs(find_pairs(root), size=size)`."""
-    return load_pairs(find_pairs(root), size=size)
+def load_dataset(root: Path, *, size: tuple[int, int] | None = None, split: str | None = None) -> SegmentationData:
+    """`load_pairs(find_pairs(root, split=split), size=size)`."""
+    return load_pairs(find_pairs(root, split=split), size=size)
 
 
 def to_input(images: torch.Tensor) -> torch.Tensor:

@@ -121,12 +121,15 @@ def confusion_matrix(predicted: torch.Tensor, target: torch.Tensor, num_classes:
 
 @dataclass(frozen=True)
 class SegmentationScores:
-    """Per-class IoU (None for classes absent from the evaluation labels), their mean, and pixel accuracy."""
+    """Per-class IoU and accuracy (None for classes absent from the evaluation labels), their means, and
+    pixel accuracy. A class's accuracy is the share of its true pixels predicted as it (its recall)."""
 
     confusion: np.ndarray
     iou: tuple[float | None, ...]
     miou: float
     pixel_accuracy: float
+    class_accuracy: tuple[float | None, ...]
+    mean_class_accuracy: float
 
     @property
     def classes(self) -> tuple[int, ...]:
@@ -135,9 +138,10 @@ class SegmentationScores:
 
 
 def scores_from_confusion(confusion: np.ndarray) -> SegmentationScores:
-    """IoU per class, mIoU over the classes with true pixels, and pixel accuracy (see the module docstring).
+    """IoU and accuracy per class, their means over the classes with true pixels, and pixel accuracy (see the
+    module docstring).
 
-    With no labelled pixel at all, mIoU and pixel accuracy are NaN.
+    With no labelled pixel at all, the means and pixel accuracy are NaN.
     """
     confusion = np.asarray(confusion, dtype=np.int64)
     if confusion.ndim != 2 or confusion.shape[0] != confusion.shape[1]:
@@ -146,11 +150,16 @@ def scores_from_confusion(confusion: np.ndarray) -> SegmentationScores:
     hits = np.diag(confusion)
     union = true_pixels + confusion.sum(axis=0) - hits
     iou = tuple(float(hits[c] / union[c]) if true_pixels[c] > 0 else None for c in range(len(confusion)))
-    present = [value for value in iou if value is not None]
+    accuracy = tuple(float(hits[c] / true_pixels[c]) if true_pixels[c] > 0 else None for c in range(len(confusion)))
     total = int(true_pixels.sum())
     return SegmentationScores(
-        confusion=confusion, iou=iou, miou=float(np.mean(present)) if present else math.nan,
-        pixel_accuracy=float(hits.sum() / total) if total else math.nan)
+        confusion=confusion, iou=iou, miou=_mean(iou), pixel_accuracy=float(hits.sum() / total) if total else math.nan,
+        class_accuracy=accuracy, mean_class_accuracy=_mean(accuracy))
+
+
+def _mean(values: tuple[float | None, ...]) -> float:
+    present = [value for value in values if value is not None]
+    return float(np.mean(present)) if present else math.nan
 
 
 @torch.inference_mode()

@@ -10,6 +10,11 @@ Clips (video=True, one clip per seed):
     game/videos/clip_00000.mp4, real/videos/clip_00000.mp4             (H.264, yuv420p)
     labels/clip_00000/000000.png                                       (one per frame)
 and scenes.json, written last, recording the parameters.
+
+Both looks of a seed show the same scene: its `content`, "game" (the default) or "real" (Cityscapes-like, with
+an ego-vehicle hood labelled 255; see `vidtrans.scenes.content`). Paired images never show the hood, so that a
+translation can be compared with its ideal. Unpaired content-shifted collections are two datasets: one written
+with content "game", the other with content "real" (and other seeds).
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from typing import Literal
 from ..errors import OutputError
 from ..fsutil import atomic_path
 from ..images import write_image
+from .content import ContentName, content_named
 from .render import check_size, render_clip, render_frame
 from .video import open_clip
 
@@ -82,10 +88,10 @@ def _mkdirs(*folders: Path) -> None:
         folder.mkdir(parents=True, exist_ok=True)
 
 
-def _write_images(out_dir: Path, seeds: list[int], width: int, height: int) -> int:
+def _write_images(out_dir: Path, seeds: list[int], width: int, height: int, content: ContentName, hood: bool) -> int:
     _mkdirs(*(p(out_dir, 0).parent for p in (game_image_path, game_label_path, real_image_path, real_label_path)))
     for index, seed in enumerate(seeds):
-        frame = render_frame(seed, width=width, height=height)
+        frame = render_frame(seed, width=width, height=height, content=content, hood=hood)
         write_image(game_image_path(out_dir, index), frame.game)
         write_image(game_label_path(out_dir, index), frame.labels)
         write_image(real_image_path(out_dir, index), frame.real)
@@ -93,23 +99,25 @@ def _write_images(out_dir: Path, seeds: list[int], width: int, height: int) -> i
     return 4 * len(seeds)
 
 
-def _write_pairs(out_dir: Path, seeds: list[int], width: int, height: int) -> int:
+def _write_pairs(out_dir: Path, seeds: list[int], width: int, height: int, content: ContentName) -> int:
     _mkdirs(*(out_dir / name for name in ("game", "real", "labels")))
     for index, seed in enumerate(seeds):
-        frame = render_frame(seed, width=width, height=height)
+        frame = render_frame(seed, width=width, height=height, content=content, hood=False)
         for name, pixels in (("game", frame.game), ("real", frame.real), ("labels", frame.labels)):
             write_image(out_dir / name / f"{index:05d}.png", pixels)
     return 3 * len(seeds)
 
 
-def _write_clips(out_dir: Path, seeds: list[int], width: int, height: int, frames: int, fps: float) -> int:
+def _write_clips(out_dir: Path, seeds: list[int], width: int, height: int, frames: int, fps: float,
+                 content: ContentName, hood: bool) -> int:
     files = 0
     for index, seed in enumerate(seeds):
         game_path, real_path, label_dir = clip_paths(out_dir, index)
         _mkdirs(game_path.parent, real_path.parent, label_dir)
         with open_clip(game_path, width=width, height=height, fps=fps) as game, \
                 open_clip(real_path, width=width, height=height, fps=fps) as real:
-            for number, frame in enumerate(render_clip(seed, frames=frames, width=width, height=height, fps=fps)):
+            clip = render_clip(seed, frames=frames, width=width, height=height, fps=fps, content=content, hood=hood)
+            for number, frame in enumerate(clip):
                 game.write(frame.game)
                 real.write(frame.real)
                 write_image(label_dir / f"{number:06d}.png", frame.labels)
@@ -119,10 +127,13 @@ def _write_clips(out_dir: Path, seeds: list[int], width: int, height: int, frame
 
 def write_scene_dataset(out_dir: Path, *, count: int, width: int, height: int, first_seed: int = 0,
                         video: bool = False, frames_per_clip: int = 30, fps: float = 10.0,
-                        layout: Layout = "driving", overwrite: bool = False) -> SceneDatasetSummary:
+                        layout: Layout = "driving", content: ContentName = "game", hood: bool = True,
+                        overwrite: bool = False) -> SceneDatasetSummary:
     """Render `count` scenes (seeds first_seed, first_seed + 1, ...) in both styles and write them under `out_dir`.
 
     `layout` "driving" writes the GTA5 / Cityscapes-like layouts, "paired" three folders with equal names.
+    `content` "game" or "real" is what the scenes hold, in both styles. The real content's ego-vehicle hood is
+    drawn in the driving layout and in clips unless `hood` is False; the paired layout never has it.
 
     Raises ValueError for bad arguments and OutputError when `out_dir` cannot be written, or is
     not empty and `overwrite` is False.
@@ -131,6 +142,7 @@ def write_scene_dataset(out_dir: Path, *, count: int, width: int, height: int, f
         raise ValueError(f"count must be >= 1, got {count}")
     if layout not in LAYOUTS:
         raise ValueError(f"layout must be one of {', '.join(LAYOUTS)}; got {layout!r}")
+    content_named(content)
     if video and layout != "driving":
         raise ValueError("clips are written in the driving layout only")
     if first_seed < 0:
@@ -149,15 +161,16 @@ def write_scene_dataset(out_dir: Path, *, count: int, width: int, height: int, f
     record = {
         "format_version": FORMAT_VERSION, "generator": "vidtrans.scenes", "count": count, "width": width,
         "height": height, "first_seed": first_seed, "seeds": seeds, "video": video, "layout": layout,
+        "content": content, "hood": content_named(content).hood and hood and layout != "paired",
         "frames_per_clip": frames_per_clip if video else 1, "fps": fps, "label_format": "cityscapes_train_ids",
     }
     try:
         if video:
-            files = _write_clips(out_dir, seeds, width, height, frames_per_clip, fps)
+            files = _write_clips(out_dir, seeds, width, height, frames_per_clip, fps, content, hood)
         elif layout == "paired":
-            files = _write_pairs(out_dir, seeds, width, height)
+            files = _write_pairs(out_dir, seeds, width, height, content)
         else:
-            files = _write_images(out_dir, seeds, width, height)
+            files = _write_images(out_dir, seeds, width, height, content, hood)
         with atomic_path(manifest) as temporary:
             temporary.write_text(json.dumps(record, indent=2) + "\n")
     except OSError as e:

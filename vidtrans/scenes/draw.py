@@ -10,7 +10,7 @@ import numpy as np
 from . import labels as L
 from . import palette as P
 from .camera import NEAR, Camera
-from .layout import SceneLayout
+from .layout import Hood, SceneLayout
 from .palette import Material, Surface
 from .raster import Canvas, Plane, Raster
 from .things import Billboard, Box, Plate, Thing, things_between
@@ -213,6 +213,43 @@ def _visible(camera: Camera, thing: Thing, distance: float, centre: np.ndarray) 
     return abs(centre[0]) - radius <= max(centre[2], 0.0) * camera.width / (2 * camera.focal) + 1.0
 
 
+_HOOD_DROP = 0.45  # m from the camera down to the hood's surface (camera space: the plane y = _HOOD_DROP)
+
+
+def _draw_hood(f: _Frame, hood: Hood) -> None:
+    """The ego vehicle's hood and its emblem over the bottom of the frame, labelled IGNORE."""
+    cam = f.camera
+    width, height = cam.width, cam.height
+    # The top edge: a parabola, highest at the centre; then down past the bottom corners.
+    x = np.linspace(-0.02, 1.02, 33) * width
+    across = (x - width / 2) / (width / 2)
+    top = height * (1.0 - hood.height * (1.0 - hood.droop * across**2))
+    outline = np.concatenate([np.stack([x, top], 1), [(x[-1], height * 1.05), (x[0], height * 1.05)]])
+
+    def on_hood(pixels: np.ndarray) -> np.ndarray:  # screen points (N, 2) to camera points on the hood plane
+        rays = np.stack([(pixels[:, 0] - cam.cx) / cam.focal, (pixels[:, 1] - cam.cy) / cam.focal,
+                         np.ones(len(pixels))], axis=1)
+        return rays * (_HOOD_DROP / rays[:, 1:2])
+
+    plane = Plane(normal=np.array([0.0, -1.0, 0.0]), origin=np.array([0.0, _HOOD_DROP, 0.0]),
+                  u_axis=np.array([1.0, 0.0, 0.0]), v_axis=np.array([0.0, 0.0, 1.0]), extent=(2.0, 2.0))
+    light = f.light(np.array([0.0, 1.0, 0.0]))
+    f.canvas.fill(on_hood(outline), Surface(L.IGNORE, hood.paint, Material.CARPAINT), plane, light)
+    # The emblem: a ring with a three-pointed star, standing on the top edge's highest point.
+    radius = hood.emblem * height
+    centre = np.array([width / 2, height * (1.0 - hood.height) + 1.2 * radius])
+    angles = np.linspace(0.0, 2 * np.pi, 20, endpoint=False)
+    circle = np.stack([np.sin(angles), -np.cos(angles)], 1)
+    emblem = Surface(L.IGNORE, hood.emblem_paint, Material.METAL)
+    f.canvas.fill(on_hood(centre + radius * circle), emblem, plane, light)
+    f.canvas.fill(on_hood(centre + 0.75 * radius * circle), Surface(L.IGNORE, hood.paint, Material.CARPAINT),
+                  plane, light)
+    spokes = np.linspace(0.0, 2 * np.pi, 6, endpoint=False)
+    reach = np.where(np.arange(6) % 2 == 0, 0.8, 0.15) * radius
+    star = np.stack([np.sin(spokes) * reach, -np.cos(spokes) * reach], 1)
+    f.canvas.fill(on_hood(centre + star), emblem, plane, light)
+
+
 def draw_scene(layout: SceneLayout, camera: Camera, time: float) -> Raster:
     """Rasterise scene `layout` as seen by `camera` at `time` seconds."""
     sky = P.Paint(layout.daylight.sky_game, layout.daylight.sky_real_zenith)
@@ -227,4 +264,6 @@ def draw_scene(layout: SceneLayout, camera: Camera, time: float) -> Raster:
         if _visible(camera, thing, float(distance[i]), centre[i]):
             _draw_shadow(f, thing)
             _draw_thing(f, thing)
+    if layout.hood is not None:
+        _draw_hood(f, layout.hood)
     return canvas.finish()

@@ -12,7 +12,8 @@ from functools import lru_cache
 
 import numpy as np
 
-from .palette import RGB
+from .content import Content, content_named, urban_chance
+from .palette import HOOD_PAINTS, RGB, Paint
 
 
 @dataclass(frozen=True)
@@ -85,6 +86,21 @@ class Daylight:
 
 
 @dataclass(frozen=True)
+class Hood:
+    """The ego vehicle's hood across the bottom of the frame (fractions of the frame height).
+
+    Its top edge is highest at the centre (`height` of the frame above the bottom) and falls towards the
+    sides by `droop` of that; an emblem of radius `emblem` sits on it at the centre.
+    """
+
+    height: float
+    droop: float
+    emblem: float
+    paint: Paint
+    emblem_paint: Paint
+
+
+@dataclass(frozen=True)
 class SceneLayout:
     """Everything that a seed decides about a scene, except the individual objects."""
 
@@ -98,6 +114,8 @@ class SceneLayout:
     camera_speed: float  # m/s along +Z
     lane_speeds: tuple[float, ...]  # m/s along +Z, per lane as in road.lane_offsets()
     traffic_chance: float  # probability that a traffic slot holds a vehicle
+    content: Content
+    hood: Hood | None  # None: no ego vehicle in view
 
     def side(self, side: int) -> Roadside:
         """The roadside for side -1 (left) or +1 (right)."""
@@ -108,18 +126,20 @@ def _lerp(a: RGB, b: RGB, t: float) -> RGB:
     return tuple(int(round(x + (y - x) * t)) for x, y in zip(a, b))  # type: ignore[return-value]
 
 
-def _roadside(rng: np.random.Generator, urban: float) -> Roadside:
-    built = rng.random() < 0.35 + 0.6 * urban
+def _roadside(rng: np.random.Generator, urban: float, content: Content) -> Roadside:
+    built = rng.random() < urban_chance(content.built, urban)
     low, high = 6.0 + 8.0 * urban * rng.random(), 12.0 + 22.0 * urban * rng.random()
+    scale = content.building_height_scale
     return Roadside(
-        parking=2.3 if rng.random() < 0.5 * urban + 0.1 else 0.0,
-        verge=float(rng.choice([0.0, 1.5, 2.5])),
-        sidewalk=float(rng.uniform(1.8, 4.0)),
-        frontage=float(rng.uniform(0.0, 3.0)) if built else float(rng.uniform(4.0, 12.0)),
+        parking=2.3 if rng.random() < urban_chance(content.parking, urban) else 0.0,
+        verge=float(rng.choice(content.verges)),
+        sidewalk=float(rng.uniform(*content.sidewalk)),
+        frontage=float(rng.uniform(*content.frontage_built)) if built else float(rng.uniform(4.0, 12.0)),
         frontage_paved=bool(built and rng.random() < urban),
-        building_chance=float(rng.uniform(0.6, 1.0)) if built else 0.0,
-        building_height=(low, max(high, low + 3.0)),
-        tree_spacing=float(rng.uniform(6.0, 18.0)) if rng.random() < 0.85 - 0.4 * urban else 0.0,
+        building_chance=float(rng.uniform(*content.building_fill)) if built else 0.0,
+        building_height=(low * scale, max(high, low + 3.0) * scale),
+        tree_spacing=(float(rng.uniform(*content.tree_spacing)) if rng.random() < urban_chance(content.trees, urban)
+                      else 0.0),
         hedge_chance=float(rng.uniform(0.0, 0.6)),
         people_per_100m=float(rng.uniform(0.0, 6.0) * urban),
     )
@@ -137,18 +157,30 @@ def _daylight(rng: np.random.Generator) -> Daylight:
     )
 
 
+def _hood(seed: int) -> Hood:
+    rng = np.random.default_rng([seed, 4])  # its own stream: the rest of the layout is the same with or without
+    height, droop, emblem = rng.uniform(0.09, 0.14), rng.uniform(0.25, 0.55), rng.uniform(0.025, 0.035)
+    paint, emblem_paint = HOOD_PAINTS[int(rng.integers(len(HOOD_PAINTS)))]
+    return Hood(height=float(height), droop=float(droop), emblem=float(emblem), paint=paint, emblem_paint=emblem_paint)
+
+
 @lru_cache(maxsize=64)
-def scene_layout(seed: int) -> SceneLayout:
-    """The layout of scene `seed` (cached: layouts are immutable)."""
+def scene_layout(seed: int, content: str = "game", *, hood: bool = True) -> SceneLayout:
+    """The layout of scene `seed` with `content` (cached: layouts are immutable).
+
+    `hood=False` leaves out the ego vehicle's hood of a content that has one (paired datasets do).
+    """
+    kind = content_named(content)
     rng = np.random.default_rng([seed, 0])
     bends = tuple(
         (float(rng.uniform(0.0, 1.0) * a), float(rng.uniform(w / 2, w)), float(rng.uniform(0.0, 2 * np.pi)))
         for a, w in ((6.0, 700.0), (1.2, 300.0))
     )
-    lanes = int(rng.integers(2, 5))
-    road = Road(bends=bends, lane_width=float(rng.uniform(3.0, 3.8)), lanes_oncoming=lanes // 2,
+    lanes = int(rng.integers(*kind.lanes))
+    road = Road(bends=bends, lane_width=float(rng.uniform(*kind.lane_width)), lanes_oncoming=lanes // 2,
                 lanes_ahead=lanes - lanes // 2)
-    urban = float(rng.random())
+    low, high = kind.urban
+    urban = low + (high - low) * float(rng.random())
     camera_speed = float(rng.uniform(10.0, 15.0))
     camera_lane = road.lanes_oncoming + int(rng.integers(0, road.lanes_ahead))
     speeds = tuple(
@@ -159,12 +191,14 @@ def scene_layout(seed: int) -> SceneLayout:
     return SceneLayout(
         seed=seed,
         road=road,
-        left=_roadside(rng, urban),
-        right=_roadside(rng, urban),
+        left=_roadside(rng, urban, kind),
+        right=_roadside(rng, urban, kind),
         daylight=_daylight(rng),
         camera_lane=camera_lane,
         camera_height=float(rng.uniform(1.35, 1.65)),
         camera_speed=camera_speed,
         lane_speeds=speeds,
         traffic_chance=float(rng.uniform(0.2, 0.7)),
+        content=kind,
+        hood=_hood(seed) if kind.hood and hood else None,
     )

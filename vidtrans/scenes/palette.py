@@ -73,6 +73,24 @@ CAR_PAINTS = (
     Paint(game=(170, 170, 190), real=(140, 140, 142)),
     Paint(game=(250, 120, 20), real=(164, 92, 48)),
 )
+# The real content's cars: mostly grey, silver, black and white, a few dark colours (Cityscapes' streets).
+REAL_CONTENT_CAR_PAINTS = (
+    Paint(game=(200, 200, 214), real=(150, 150, 152)),
+    Paint(game=(120, 120, 130), real=(92, 92, 94)),
+    Paint(game=(30, 30, 34), real=(28, 28, 30)),
+    Paint(game=(250, 250, 250), real=(210, 210, 206)),
+    Paint(game=(20, 40, 150), real=(40, 46, 72)),
+    Paint(game=(150, 20, 30), real=(100, 36, 36)),
+    Paint(game=(215, 200, 160), real=(160, 150, 124)),
+)
+# The ego vehicle's hood and its emblem (chrome on dark paint, dark on light paint).
+_CHROME = Paint(game=(235, 235, 245), real=(176, 178, 182))
+_DARK_METAL = Paint(game=(50, 50, 60), real=(52, 54, 58))
+HOOD_PAINTS = (
+    (Paint(game=(36, 36, 44), real=(30, 31, 34)), _CHROME),
+    (Paint(game=(190, 190, 204), real=(128, 130, 134)), _DARK_METAL),
+    (Paint(game=(240, 240, 240), real=(196, 196, 194)), _DARK_METAL),
+)
 TRUCK_PAINTS = (
     Paint(game=(250, 250, 250), real=(196, 196, 190)),
     Paint(game=(40, 120, 230), real=(60, 80, 110)),

@@ -9,6 +9,7 @@ from typing import Literal, get_args
 import numpy as np
 
 from .camera import camera_at
+from .content import ContentName, content_named
 from .draw import draw_scene
 from .layout import scene_layout
 from .styles import RealStyle, game_style, real_style
@@ -35,7 +36,8 @@ def check_size(width: int, height: int) -> None:
                          f"{MAX_SIDE}x{MAX_SIDE}, got {width}x{height}")
 
 
-def _check(seed: int, width: int, height: int, fps: float, styles: Sequence[str]) -> None:
+def _check(seed: int, width: int, height: int, fps: float, styles: Sequence[str], content: str) -> None:
+    content_named(content)
     if seed < 0:
         raise ValueError(f"seed must be >= 0, got {seed}")
     check_size(width, height)
@@ -50,8 +52,8 @@ def _check(seed: int, width: int, height: int, fps: float, styles: Sequence[str]
 
 
 def _render(seed: int, width: int, height: int, frame_index: int, fps: float, styles: Sequence[str],
-            config: RealStyle) -> SceneFrame:
-    layout = scene_layout(seed)
+            config: RealStyle, content: str, hood: bool) -> SceneFrame:
+    layout = scene_layout(seed, content, hood=hood)
     time = frame_index / fps
     raster = draw_scene(layout, camera_at(layout, time, width, height), time)
     real = None
@@ -62,21 +64,25 @@ def _render(seed: int, width: int, height: int, frame_index: int, fps: float, st
 
 
 def render_frame(seed: int, *, width: int = 512, height: int = 256, frame_index: int = 0, fps: float = 10.0,
-                 styles: Sequence[Style] = ("game", "real"), real_config: RealStyle = RealStyle()) -> SceneFrame:
+                 styles: Sequence[Style] = ("game", "real"), real_config: RealStyle = RealStyle(),
+                 content: ContentName = "game", hood: bool = True) -> SceneFrame:
     """Render frame `frame_index` of scene `seed` (the camera drives forward at the scene's speed).
 
-    The same arguments always give bit-identical images and labels.
+    `content` "game" or "real" decides what the scene holds (`vidtrans.scenes.content`), `styles` how it
+    looks; `hood=False` leaves out the real content's ego-vehicle hood. The same arguments always give
+    bit-identical images and labels.
     """
-    _check(seed, width, height, fps, styles)
+    _check(seed, width, height, fps, styles, content)
     if frame_index < 0:
         raise ValueError(f"frame_index must be >= 0, got {frame_index}")
-    return _render(seed, width, height, frame_index, fps, styles, real_config)
+    return _render(seed, width, height, frame_index, fps, styles, real_config, content, hood)
 
 
 def render_clip(seed: int, *, frames: int, width: int = 512, height: int = 256, fps: float = 10.0,
-                styles: Sequence[Style] = ("game", "real")) -> Iterator[SceneFrame]:
-    """Frames 0 .. frames-1 of scene `seed`, rendered lazily."""
-    _check(seed, width, height, fps, styles)
+                styles: Sequence[Style] = ("game", "real"), content: ContentName = "game",
+                hood: bool = True) -> Iterator[SceneFrame]:
+    """Frames 0 .. frames-1 of scene `seed`, rendered lazily (`content` and `hood` as in `render_frame`)."""
+    _check(seed, width, height, fps, styles, content)
     if frames < 1:
         raise ValueError(f"frames must be >= 1, got {frames}")
-    return (_render(seed, width, height, i, fps, styles, RealStyle()) for i in range(frames))
+    return (_render(seed, width, height, i, fps, styles, RealStyle(), content, hood) for i in range(frames))

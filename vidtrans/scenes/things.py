@@ -140,9 +140,9 @@ def _building(layout: SceneLayout, rng: np.random.Generator, side: int, z0: floa
                  landmark=True)
 
 
-def _tree(x: float, z: float, rng: np.random.Generator) -> Thing:
-    trunk_h = float(rng.uniform(1.8, 3.2))
-    r = float(rng.uniform(1.4, 3.0))
+def _tree(x: float, z: float, rng: np.random.Generator, scale: float) -> Thing:
+    trunk_h = float(rng.uniform(1.8, 3.2)) * scale
+    r = float(rng.uniform(1.4, 3.0)) * scale
     paint = P.FOLIAGE_PAINTS[int(rng.integers(len(P.FOLIAGE_PAINTS)))]
     trunk = Box(base=(x, 0.0, z), size=(0.3, trunk_h + r * 0.5, 0.3), yaw=0.0,
                 surface=_surface(L.VEGETATION, P.BARK, Material.BARK))
@@ -231,7 +231,7 @@ def _roadside_things(layout: SceneLayout, side: int, chunk: int, rng: np.random.
         tree_across = kerb + (strip.verge / 2 if strip.verge >= 1.5 else strip.verge + strip.sidewalk + 0.6)
         for tz in np.sort(rng.uniform(start, end, rng.poisson(CHUNK / strip.tree_spacing))):
             x, zz, _ = at(float(tz), tree_across + float(rng.uniform(-0.2, 0.2)))
-            things.append(_tree(x, zz, rng))
+            things.append(_tree(x, zz, rng, layout.content.tree_scale))
     pole_across = kerb + strip.verge + 0.4
     if rng.random() < 0.8:
         things.append(_lamp(*at(start + float(rng.uniform(0.0, CHUNK)), pole_across)))
@@ -248,9 +248,10 @@ def _roadside_things(layout: SceneLayout, side: int, chunk: int, rng: np.random.
         things.append(_person(x, zz, rng))
     if strip.parking > 0:
         for slot in np.arange(start, end - 6.0, 6.5):
-            if rng.random() < 0.55:
+            if rng.random() < layout.content.parking_fill:
                 x, zz, yaw = at(float(slot) + 3.25, kerb - strip.parking / 2)
-                paint = P.CAR_PAINTS[int(rng.integers(len(P.CAR_PAINTS)))]
+                paints = layout.content.car_paints
+                paint = paints[int(rng.integers(len(paints)))]
                 things.extend(_vehicle(x, zz, yaw if side > 0 else yaw + math.pi, "car", paint,
                                        float(rng.uniform(4.0, 4.8))))
     return things
@@ -278,7 +279,7 @@ def _traffic_chunk(layout: SceneLayout, lane: int, chunk: int) -> tuple[_Vehicle
         fill, truck = rng.random(), rng.random() < 0.12
         length = float(rng.uniform(6.5, 8.5) if truck else rng.uniform(4.0, 4.8))
         along = float(slot) + 0.5 + length / 2 + float(rng.uniform(0.0, _SLOT - 1.0 - length))
-        paints = P.TRUCK_PAINTS if truck else P.CAR_PAINTS
+        paints = P.TRUCK_PAINTS if truck else layout.content.car_paints
         paint = paints[int(rng.integers(len(paints)))]
         # The camera's own lane moves with the camera: keep the space around it free.
         if lane == layout.camera_lane and along + length / 2 > -8.0 and along - length / 2 < 14.0:
