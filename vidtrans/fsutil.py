@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import glob
 import hashlib
 import os
+import re
 import secrets
 import shutil
 from collections.abc import Callable, Iterator
@@ -17,6 +19,18 @@ def temporary_sibling(path: Path) -> Path:
     """A hidden, unique path beside `path` with the same suffix (so formats chosen by extension still work)."""
     token = f"{os.getpid()}-{secrets.token_hex(4)}"
     return path.with_name(f".{path.stem}.partial-{token}{path.suffix}")
+
+
+def temporaries_of(path: Path) -> list[Path]:
+    """The temporary siblings of `path` (see `temporary_sibling`) that killed writers left behind.
+
+    Delete them only once nothing else is writing `path`.
+    """
+    if not path.parent.is_dir():
+        return []
+    name = re.compile(rf"\.{re.escape(path.stem)}\.partial-\d+-[0-9a-f]{{8}}{re.escape(path.suffix)}")
+    return sorted(p for p in path.parent.glob(f".{glob.escape(path.stem)}.partial-*")
+                  if name.fullmatch(p.name) and p.is_file())
 
 
 def check_writable_target(path: Path, *, overwrite: bool) -> None:
