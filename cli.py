@@ -7,6 +7,7 @@ shows the traceback instead.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import sys
@@ -17,7 +18,8 @@ import typer
 from typer.core import TyperGroup
 
 import vidtrans
-from vidtrans.cli_params import runtime_options, training_settings
+from vidtrans.cli_params import engine_options, runtime_options, training_settings
+from vidtrans.engines import RayOptions
 from vidtrans.errors import VidtransError
 from vidtrans.runtime import RuntimeOptions
 
@@ -190,10 +192,12 @@ def _resize_spec(size: Optional[str], short_side: Optional[int], scale: Optional
 
 @app.command("convert", rich_help_panel=_TRANSLATE)
 @runtime_options
+@engine_options
 def convert_command(
-    input: Path = typer.Argument(..., help="A video file (anything FFmpeg reads), an image, or a folder of images."),
+    input: Path = typer.Argument(..., help="A video file (anything FFmpeg reads), an image, a folder of images, "
+                                          "or a folder of videos."),
     output: Optional[str] = typer.Option(
-        None, "--output", "-o", help="A video (.mp4 .mkv .mov .webm), an image, or a folder for frames "
+        None, "--output", "-o", help="A video (.mp4 .mkv .mov .webm), an image, or a folder for frames or videos "
                                      "(default: beside the input, e.g. clip.MODEL.mp4)."),
     model: str = typer.Option(..., "--model", "-m", help="Model name or model directory."),
     batch_size: int = typer.Option(8, "--batch-size", "-b", help="Frames per batch."),
@@ -209,27 +213,32 @@ def convert_command(
     fps: float = typer.Option(30.0, "--fps", help="Frame rate when a folder of images becomes a video."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or summary line."),
+    workers: Optional[int] = typer.Option(None, "--workers", help="--engine ray: translating workers (default: "
+                                                               "one per GPU, or one per node without GPUs)."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON on stdout."),
-    *, runtime: RuntimeOptions,
+    *, runtime: RuntimeOptions, ray: Optional[RayOptions],
 ) -> None:
-    """Translate a video, an image or a folder of images with a model (streamed in batches)."""
+    """Translate a video, an image, a folder of images or a folder of videos with a model (streamed in batches;
+    a folder of videos one video at a time, or on Ray with --engine ray)."""
     from vidtrans.console import info
     from vidtrans.conversion import ConvertOptions, convert
-    from vidtrans.errors import PartialFailure
+    from vidtrans.errors import PartialFailure, UsageError
     from vidtrans.video import EncodeOptions
 
+    if workers is not None and ray is None:
+        raise UsageError("--workers goes with --engine ray")
     options = ConvertOptions(
         runtime=runtime, batch_size=batch_size, encode=EncodeOptions(codec=codec, crf=crf, preset=preset),
         resize=_resize_spec(size, short_side, scale), keep_size=keep_size, side_by_side=side_by_side,
-        frame_format=frame_format, fps=fps, overwrite=overwrite, progress=not quiet)
+        frame_format=frame_format, fps=fps, overwrite=overwrite, progress=not quiet,
+        ray=dataclasses.replace(ray, workers=workers) if ray else None)
     summary = convert(input, output, model=model, options=options)
     if as_json:
         typer.echo(json.dumps(summary.to_dict(), indent=2))
     elif not quiet:
         info(summary.line())
-    if summary.bad_frames:
-        raise PartialFailure(f"{input}: {summary.bad_frames} frame(s) could not be read; {summary.output} holds "
-                             f"the {summary.frames} that could")
+    if summary.problems():
+        raise PartialFailure(summary.problems())
 
 
 @app.command("bench", rich_help_panel=_MEASURE)
@@ -580,6 +589,7 @@ def eval_command(
 
 @app.command("synth", rich_help_panel=_TRANSLATE)
 @runtime_options
+@engine_options
 def synth_command(
     input: Optional[Path] = typer.Argument(None, help="A dataset: GTA5 (images/ + labels/), Cityscapes "
                                                       "(leftImg8bit/ + gtFine/), any folder of images and videos, "
@@ -601,17 +611,21 @@ def synth_command(
     link_labels: bool = typer.Option(False, "--link-labels", help="Hard-link label files instead of copying."),
     every: Optional[int] = typer.Option(None, "--every", help="Videos: take every N-th frame."),
     fps: Optional[float] = typer.Option(None, "--fps", help="Videos: take F frames a second."),
-    shard: Optional[str] = typer.Option(None, "--shard", help="I/N: translate part I (0-based) of N "
-                                                              "(default under torchrun: RANK/WORLD_SIZE)."),
-    workers: Optional[int] = typer.Option(None, "--workers", help="Decode and encode threads (min(8, CPUs))."),
+    shard: Optional[str] = typer.Option(None, "--shard", help="I/N: translate part I (0-based) of N (default: "
+                                                              "torchrun's RANK/WORLD_SIZE, a Slurm array task's "
+                                                              "SLURM_ARRAY_TASK_ID/COUNT)."),
+    workers: Optional[int] = typer.Option(None, "--workers", help="Local engine: decode and encode threads "
+                                                                  "(min(8, CPUs)); --engine ray: translating "
+                                                                  "workers (one per GPU, or per node)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Restart the job in OUTPUT, or write into a "
                                                               "folder that is not a synth output."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or summary line."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary (items/s included) as JSON on stdout."),
-    *, runtime: RuntimeOptions,
+    *, runtime: RuntimeOptions, ray: Optional[RayOptions],
 ) -> None:
     """Translate a labelled dataset or sampled video frames into OUTPUT: labels copied, a manifest, resumable,
-    shardable (`--shard I/N`, torchrun), then `vidtrans synth --merge OUTPUT` for sharded jobs."""
+    shardable (`--shard I/N`, torchrun, Slurm arrays), then `vidtrans synth --merge OUTPUT` for sharded jobs;
+    `--engine ray` runs it on a Ray cluster."""
     from vidtrans.console import info
     from vidtrans.errors import PartialFailure, UsageError
 
@@ -638,8 +652,8 @@ def synth_command(
         runtime=runtime, batch_size=batch_size, resize=_resize_spec(size, short_side, scale), keep_size=keep_size,
         format=fmt, quality=quality, link_labels=link_labels,  # type: ignore[arg-type]
         sampling=Sampling(every=every, fps=fps),
-        shard=resolve_shard(shard), workers=DEFAULT_WORKERS if workers is None else workers, overwrite=overwrite,
-        progress=not quiet)
+        shard=resolve_shard(shard), workers=DEFAULT_WORKERS if workers is None or ray else workers,
+        overwrite=overwrite, progress=not quiet, ray=dataclasses.replace(ray, workers=workers) if ray else None)
     summary = synth(input, output, model=model, options=options)
     if as_json:
         typer.echo(json.dumps(summary.to_dict(), indent=2))

@@ -36,8 +36,7 @@ def import_ray() -> ModuleType:
         import ray
         import ray.data  # noqa: F401 - Ray Data needs pandas and pyarrow, which the extra brings
     except ImportError as error:
-        raise MissingExtraError(f"--engine ray needs Ray Data, which is not installed ({error}): "
-                                f"{INSTALL_HINT}") from None
+        raise MissingExtraError(f"--engine ray: Ray Data is not installed ({error}); {INSTALL_HINT}") from None
     return ray
 
 

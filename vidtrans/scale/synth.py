@@ -51,19 +51,17 @@ class RayEngine:
 
     name = "ray"
 
-    def __init__(self, model: ModelDirectory, runtime: RuntimeOptions, options: RayOptions, *,
-                 batch_size: int) -> None:
+    def __init__(self, model: ModelDirectory, runtime: RuntimeOptions, options: RayOptions) -> None:
+        self.ray = import_ray()
         self.model = model
         self.runtime = runtime
         self.options = options
-        self.batch_size = batch_size
         self.workers = 0
         self.startup_s = 0.0
         self._stack = contextlib.ExitStack()
         self._where = ""
 
     def __enter__(self) -> RayEngine:
-        self.ray = import_ray()
         self.cluster: Cluster = self._stack.enter_context(connect(self.options))
         self.plan: WorkerPlan = plan_workers(self.cluster, self.options, self.runtime)
         self.workers, self.startup_s = self.plan.workers, self.cluster.startup_s

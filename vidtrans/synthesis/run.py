@@ -192,8 +192,9 @@ def synth(input: str | Path, output: str | Path, *, model: str | Path | ModelDir
         raise InputError(f"{source}: no such file or folder")
     check_paths(source, target)
     found = model if isinstance(model, ModelDirectory) else resolve_model(model)
+    engine = _engine(found, options)
     dataset = find_items(source, output_format=options.format, sampling=options.sampling)
-    with _engine(found, options) as engine:
+    with engine:
         choice = engine.choose_backend()
         identity = job_identity(source, dataset, found, choice, options)
         shard = options.shard
@@ -232,7 +233,7 @@ def _engine(model: ModelDirectory, options: SynthOptions) -> Engine:
     if options.ray is not None:
         from vidtrans.scale.synth import RayEngine
 
-        return RayEngine(model, options.runtime, options.ray, batch_size=options.batch_size)
+        return RayEngine(model, options.runtime, options.ray)
     from vidtrans.synthesis.local import LocalEngine
 
     return LocalEngine(model, options.runtime, workers=options.workers)
