@@ -53,5 +53,5 @@ def ray_options(engine: str, *, address: str | None = None,
     given = [flag for flag, value in (("--ray-address", address), ("--gpus-per-worker", gpus_per_worker))
              if value is not None]
     if given:
-        raise UsageError(f"{' and '.join(given)} only apply with --engine ray")
+        raise UsageError(f"{' and '.join(given)}: only with --engine ray")
     return None

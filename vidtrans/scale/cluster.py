@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import json
 import logging
 import os
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from types import ModuleType
 
+from vidtrans import errors
 from vidtrans.engines import RayOptions
 from vidtrans.errors import InputError, MissingExtraError, UsageError, VidtransError
 from vidtrans.runtime import RuntimeOptions
@@ -155,7 +157,7 @@ def quiet_data(ray: ModuleType) -> Iterator[None]:
 
 
 def vidtrans_cause(error: BaseException) -> VidtransError | None:
-    """The VidtransError a Ray task or actor raised, found in the chain of errors Ray wraps it in."""
+    """The VidtransError a Ray task raised, found in the chain of errors Ray wraps it in (a plain task's)."""
     seen: set[int] = set()
     todo: list[BaseException | None] = [error]
     while todo:
@@ -172,7 +174,7 @@ def vidtrans_cause(error: BaseException) -> VidtransError | None:
 
 @contextlib.contextmanager
 def worker_errors() -> Iterator[None]:
-    """Raise a VidtransError from a worker as itself (one line for the CLI), not wrapped in Ray's errors."""
+    """Raise a VidtransError from a Ray task as itself (one line for the CLI), not wrapped in Ray's errors."""
     try:
         yield
     except VidtransError:
@@ -182,6 +184,24 @@ def worker_errors() -> Iterator[None]:
         if cause is None:
             raise
         raise cause from None
+
+
+def fatal_row(error: VidtransError) -> str:
+    """A VidtransError that must stop the job, as a value a Ray Data row can carry to the driver.
+
+    Ray Data reports an exception raised in a map function without its cause, so errors the user must see
+    (an output that cannot be written, a model that does not load on a worker) travel as data instead.
+    """
+    return json.dumps({"error": type(error).__name__, "message": str(error)})
+
+
+def raise_fatal(rows: Iterable[str]) -> None:
+    """Raise the first error `fatal_row` made among `rows` ('' for rows without one), as its own class."""
+    for text in rows:
+        if text:
+            doc = json.loads(text)
+            kind = getattr(errors, doc["error"], VidtransError)
+            raise (kind if isinstance(kind, type) and issubclass(kind, VidtransError) else VidtransError)(doc["message"])
 
 
 def _first_line(error: BaseException) -> str:

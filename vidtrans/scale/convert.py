@@ -19,7 +19,8 @@ from vidtrans.console import Progress
 from vidtrans.engines import RayOptions
 from vidtrans.folder_of_videos import VideoJob, VideoResult, convert_one
 from vidtrans.modeldir import ModelDirectory
-from vidtrans.scale.cluster import connect, import_ray, plan_workers, quiet_data, worker_errors
+from vidtrans.errors import VidtransError
+from vidtrans.scale.cluster import connect, fatal_row, import_ray, plan_workers, quiet_data, raise_fatal
 from vidtrans.translator import Translator
 
 if TYPE_CHECKING:
@@ -40,8 +41,9 @@ def convert_on_ray(jobs: list[VideoJob], model: ModelDirectory, options: Convert
                                 fn_constructor_kwargs={"model": model, "options": each})
         done: dict[Path, VideoResult] = {}
         with Progress(len(jobs), unit="videos", description="convert", enabled=options.progress) as progress, \
-                quiet_data(ray), worker_errors():
+                quiet_data(ray):
             for batch in data.iter_batches(batch_size=None, batch_format="numpy"):
+                raise_fatal(batch["fatal"])
                 for text in batch["result"]:
                     result = VideoResult.from_dict(json.loads(text))
                     done[result.input] = result
@@ -50,14 +52,23 @@ def convert_on_ray(jobs: list[VideoJob], model: ModelDirectory, options: Convert
 
 
 class _Convert:
-    """A translating actor: the model is loaded once, then each video it is given is converted."""
+    """A translating actor: the model is loaded once, then each video it is given is converted.
+
+    A model that does not load here is reported with every video (see `fatal_row`), which stops the job.
+    """
 
     def __init__(self, model: ModelDirectory, options: ConvertOptions) -> None:
         self.model = model
         self.options = options
-        self.translator = Translator.from_model(model, options.runtime, announce=False)
+        self.fatal = ""
+        try:
+            self.translator = Translator.from_model(model, options.runtime, announce=False)
+        except VidtransError as error:
+            self.fatal = fatal_row(error)
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, Any]:
-        results = [convert_one(VideoJob(Path(source), Path(target)), self.model, self.options, self.translator)
-                   for source, target in zip(batch["input"], batch["output"])]
-        return {"result": np.array([json.dumps(result.to_dict()) for result in results], dtype=object)}
+        jobs = [VideoJob(Path(source), Path(target)) for source, target in zip(batch["input"], batch["output"])]
+        results = [] if self.fatal else [convert_one(job, self.model, self.options, self.translator) for job in jobs]
+        return {"result": np.array([json.dumps(result.to_dict()) for result in results] or [""] * len(jobs),
+                                   dtype=object),
+                "fatal": np.array([self.fatal] * len(jobs), dtype=object)}

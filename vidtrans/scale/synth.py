@@ -31,11 +31,11 @@ import numpy as np
 
 from vidtrans.backends.selection import BackendChoice, select_backend
 from vidtrans.engines import RayOptions
-from vidtrans.errors import ModelError
+from vidtrans.errors import ModelError, VidtransError
 from vidtrans.modeldir import ModelDirectory
 from vidtrans.runtime import RuntimeOptions
-from vidtrans.scale.cluster import (TASK_CPUS, Cluster, WorkerPlan, connect, import_ray, plan_workers, quiet_data,
-                                    worker_errors)
+from vidtrans.scale.cluster import (TASK_CPUS, Cluster, WorkerPlan, connect, fatal_row, import_ray, plan_workers,
+                                    quiet_data, raise_fatal, worker_errors)
 from vidtrans.synthesis.items import Decoded, ItemReader, ItemWriter, item_from_json, item_to_json, video_of
 from vidtrans.synthesis.layout import Item
 from vidtrans.synthesis.work import Counts, Work
@@ -96,7 +96,9 @@ class RayEngine:
         with work.progress(), quiet_data(ray), worker_errors():
             for batch in data.iter_batches(batch_size=None, batch_format="numpy"):
                 for record in batch["record"]:
-                    work.record(json.loads(record))
+                    if record:
+                        work.record(json.loads(record))
+                raise_fatal(batch["fatal"])
                 for key in times:
                     times[key] += float(np.sum(batch[key]))
         return dataclasses.replace(work.counts, wall_s=time.perf_counter() - started, **times)
@@ -145,20 +147,32 @@ def _decoded_batch(rows: list[tuple[str, np.ndarray, tuple[int, int], str, float
     items, pixels, sizes, errors, seconds = zip(*rows)
     return {"item": np.array(items, dtype=object), "pixels": list(pixels),
             "width": np.array([w for w, _ in sizes]), "height": np.array([h for _, h in sizes]),
-            "error": np.array(errors, dtype=object), "decode_s": np.array(seconds)}
+            "error": np.array(errors, dtype=object), "decode_s": np.array(seconds),
+            "fatal": np.array([""] * len(items), dtype=object)}
 
 
 class _Translate:
-    """A translating actor: the model is loaded once, then every batch it is given is translated."""
+    """A translating actor: the model is loaded once, then every batch it is given is translated.
+
+    A model that does not load here is reported with every batch (see `fatal_row`), which stops the job.
+    """
 
     def __init__(self, model: ModelDirectory, runtime: RuntimeOptions, choice: tuple[str, str]) -> None:
-        here = select_backend(runtime)
-        if (here.backend, here.precision) != choice:
-            raise ModelError(f"{model.path}: this Ray worker would run backend {here.backend} at {here.precision}, "
-                             f"but the job runs {choice[0]} at {choice[1]}; install the same packages on every node")
-        self.translator = Translator.from_model(model, runtime, choice=here, announce=False)
+        self.fatal = ""
+        try:
+            here = select_backend(runtime)
+            if (here.backend, here.precision) != choice:
+                raise ModelError(f"{model.path}: this Ray worker would run backend {here.backend} at "
+                                 f"{here.precision}, but the job runs {choice[0]} at {choice[1]}; install the same "
+                                 "packages on every node")
+            self.translator = Translator.from_model(model, runtime, choice=here, announce=False)
+        except VidtransError as error:
+            self.fatal = fatal_row(error)
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, Any]:
+        if self.fatal:
+            return {**batch, "inference_s": np.zeros(len(batch["fatal"])),
+                    "fatal": np.array([self.fatal] * len(batch["fatal"]), dtype=object)}
         pixels = list(batch["pixels"])
         translated = list(pixels)
         seconds = np.zeros(len(pixels))
@@ -174,15 +188,26 @@ class _Translate:
 
 
 def _write(batch: dict[str, np.ndarray], *, writer: ItemWriter) -> dict[str, Any]:
-    """Write each translated item; its manifest record (JSON) is the row passed back to the driver."""
-    records: list[str] = []
-    seconds: list[float] = []
-    for text, pixels, width, height, error in zip(batch["item"], batch["pixels"], batch["width"],
-                                                  batch["height"], batch["error"]):
+    """Write each translated item; its manifest record (JSON) is the row passed back to the driver.
+
+    An item that cannot be written (the disk, not the item, is at fault) stops the job: its row carries the
+    error and the items after it are not written.
+    """
+    records = [""] * len(batch["item"])
+    seconds = np.zeros(len(records))
+    fatal = list(batch["fatal"])
+    for i, (text, pixels, width, height, error) in enumerate(zip(batch["item"], batch["pixels"], batch["width"],
+                                                                 batch["height"], batch["error"])):
+        if any(fatal):
+            break
         started = time.perf_counter()
         item = item_from_json(json.loads(text))
-        record = writer.record(item, error=error) if error else writer.write(item, pixels, (int(width), int(height)))
-        records.append(json.dumps(record, ensure_ascii=False))
-        seconds.append(time.perf_counter() - started)
-    return {"record": np.array(records, dtype=object), "encode_s": np.array(seconds),
-            "decode_s": batch["decode_s"], "inference_s": batch["inference_s"]}
+        try:
+            record = writer.record(item, error=error) if error else writer.write(item, pixels, (int(width), int(height)))
+        except VidtransError as failure:
+            fatal[i] = fatal_row(failure)
+            break
+        records[i] = json.dumps(record, ensure_ascii=False)
+        seconds[i] = time.perf_counter() - started
+    return {"record": np.array(records, dtype=object), "encode_s": seconds, "decode_s": batch["decode_s"],
+            "inference_s": batch["inference_s"], "fatal": np.array(fatal, dtype=object)}

@@ -1,0 +1,63 @@
+"""Choosing the engine: `--engine` options, planning Ray's workers against a cluster, the missing extra."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from vidtrans.cli import main
+from vidtrans.engines import RayOptions, ray_options
+from vidtrans.errors import UsageError
+from vidtrans.runtime import RuntimeOptions
+from vidtrans.scale.cluster import Cluster, plan_workers
+
+GPUS = Cluster(address="10.0.0.1:6379", started=False, startup_s=0.0, cpus=64, gpus=8, nodes=2)
+CPUS = Cluster(address="10.0.0.1:6379", started=False, startup_s=0.0, cpus=32, gpus=0, nodes=4)
+
+
+def test_engine_options_are_checked() -> None:
+    assert ray_options("local") is None
+    assert ray_options("ray", address="ray://head:10001") == RayOptions(address="ray://head:10001")
+    with pytest.raises(UsageError, match="--engine must be one of local, ray; got 'spark'"):
+        ray_options("spark")
+    with pytest.raises(UsageError, match="--ray-address and --gpus-per-worker: only with --engine ray"):
+        ray_options("local", address="head:6379", gpus_per_worker=1)
+    for bad in ({"workers": 0}, {"gpus_per_worker": -1}, {"address": " "}, {"workers": True}):
+        with pytest.raises(UsageError):
+            RayOptions(**bad)  # type: ignore[arg-type]
+
+
+def test_workers_are_planned_from_the_clusters_gpus() -> None:
+    auto = RuntimeOptions()
+    plan = plan_workers(GPUS, RayOptions(), auto)
+    assert (plan.workers, plan.gpus, plan.runtime.device) == (8, 1.0, "cuda")
+    assert plan_workers(GPUS, RayOptions(gpus_per_worker=0.5), auto).workers == 16  # two actors per GPU
+    assert plan_workers(GPUS, RayOptions(workers=3), auto).workers == 3
+    cpu = plan_workers(GPUS, RayOptions(), RuntimeOptions(device="cpu"))
+    assert (cpu.workers, cpu.gpus, cpu.runtime.device) == (2, 0.0, "cpu")  # one per node
+    assert plan_workers(CPUS, RayOptions(), auto).runtime.device == "cpu"
+    with pytest.raises(UsageError, match="has not that many GPUs"):
+        plan_workers(CPUS, RayOptions(gpus_per_worker=1), auto)
+    with pytest.raises(UsageError, match="--device cuda:1: on Ray each worker gets its GPUs from Ray"):
+        plan_workers(GPUS, RayOptions(), RuntimeOptions(device="cuda:1"))
+    with pytest.raises(UsageError, match="--device cpu contradicts --gpus-per-worker 1"):
+        plan_workers(GPUS, RayOptions(gpus_per_worker=1), RuntimeOptions(device="cpu"))
+    with pytest.raises(UsageError, match="--device cuda on Ray needs --gpus-per-worker above 0"):
+        plan_workers(CPUS, RayOptions(), RuntimeOptions(device="cuda"))
+
+
+def test_without_the_ray_extra_engine_ray_says_how_to_install_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setitem(sys.modules, "ray", None)  # what `import ray` meets where Ray is not installed
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "clip.mp4").write_bytes(b"")
+    for command in (["synth", str(tmp_path / "in"), str(tmp_path / "out")], ["convert", str(tmp_path / "in")]):
+        assert main([*command, "--model", "demo", "--engine", "ray"]) == 1
+        error = capsys.readouterr().err
+        assert error.count("\n") == 1 and "pip install 'vidtrans[ray]'" in error, error
+    assert not (tmp_path / "out").exists()
+    assert main(["synth", str(tmp_path / "in"), str(tmp_path / "out"), "--model", "demo",
+                 "--gpus-per-worker", "1"]) == 2
+    assert "--gpus-per-worker: only with --engine ray" in capsys.readouterr().err
