@@ -13,8 +13,8 @@ from vidtrans.errors import UsageError
 from vidtrans.runtime import RuntimeOptions
 from vidtrans.scale.cluster import Cluster, plan_workers
 
-GPUS = Cluster(address="10.0.0.1:6379", started=False, startup_s=0.0, cpus=64, gpus=8, nodes=2)
-CPUS = Cluster(address="10.0.0.1:6379", started=False, startup_s=0.0, cpus=32, gpus=0, nodes=4)
+GPUS = Cluster(address="10.0.0.1:6379", started=False, startup_s=0.0, cpus=64, gpus=8, nodes=2, node_cpus=32)
+CPUS = Cluster(address="10.0.0.1:6379", started=False, startup_s=0.0, cpus=32, gpus=0, nodes=4, node_cpus=8)
 
 
 def test_engine_options_are_checked() -> None:
@@ -32,12 +32,13 @@ def test_engine_options_are_checked() -> None:
 def test_workers_are_planned_from_the_clusters_gpus() -> None:
     auto = RuntimeOptions()
     plan = plan_workers(GPUS, RayOptions(), auto)
-    assert (plan.workers, plan.gpus, plan.runtime.device) == (8, 1.0, "cuda")
+    assert (plan.workers, plan.gpus, plan.cpus, plan.runtime.device) == (8, 1.0, 1.0, "cuda")
     assert plan_workers(GPUS, RayOptions(gpus_per_worker=0.5), auto).workers == 16  # two actors per GPU
     assert plan_workers(GPUS, RayOptions(workers=3), auto).workers == 3
     cpu = plan_workers(GPUS, RayOptions(), RuntimeOptions(device="cpu"))
-    assert (cpu.workers, cpu.gpus, cpu.runtime.device) == (2, 0.0, "cpu")  # one per node
-    assert plan_workers(CPUS, RayOptions(), auto).runtime.device == "cpu"
+    assert (cpu.workers, cpu.gpus, cpu.cpus, cpu.runtime.device) == (2, 0.0, 16.0, "cpu")  # one per node
+    plan = plan_workers(CPUS, RayOptions(), auto)
+    assert (plan.workers, plan.cpus, plan.runtime.device) == (4, 4.0, "cpu")
     with pytest.raises(UsageError, match="has not that many GPUs"):
         plan_workers(CPUS, RayOptions(gpus_per_worker=1), auto)
     with pytest.raises(UsageError, match="--device cuda:1: on Ray each worker gets its GPUs from Ray"):

@@ -28,8 +28,6 @@ INSTALL_HINT = "install the ray extra: pip install 'vidtrans[ray]'"
 TEMP_DIR = os.path.join(tempfile.gettempdir(), "vidtrans-ray")
 TASK_CPUS = 0.5
 """CPUs each decode or write task reserves: they wait on storage about as long as they compute."""
-ACTOR_CPUS = 1.0
-"""CPUs each translating actor reserves, to feed its GPU (or to run the model, without GPUs)."""
 
 
 def import_ray() -> ModuleType:
@@ -53,6 +51,8 @@ class Cluster:
     cpus: float
     gpus: float
     nodes: int
+    node_cpus: float
+    """CPUs of the smallest node."""
 
     def describe(self) -> str:
         where = "a local Ray" if self.started else f"the Ray cluster at {self.address}"
@@ -83,10 +83,11 @@ def connect(options: RayOptions) -> Iterator[Cluster]:
             raise InputError(f"cannot start or join {where}: {_first_line(error)}") from None
     try:
         resources = ray.cluster_resources()
-        nodes = sum(1 for node in ray.nodes() if node.get("Alive"))
+        nodes = [node.get("Resources", {}) for node in ray.nodes() if node.get("Alive")]
         yield Cluster(address=address or ray.get_runtime_context().gcs_address, started=own and not address,
                       startup_s=time.perf_counter() - started, cpus=resources.get("CPU", 0.0),
-                      gpus=resources.get("GPU", 0.0), nodes=nodes)
+                      gpus=resources.get("GPU", 0.0), nodes=len(nodes),
+                      node_cpus=min((node.get("CPU", 0.0) for node in nodes), default=0.0))
     finally:
         if own:
             ray.shutdown()
@@ -94,14 +95,19 @@ def connect(options: RayOptions) -> Iterator[Cluster]:
 
 @dataclass(frozen=True)
 class WorkerPlan:
-    """The translating actors: how many, the GPUs each reserves, and the runtime options they run with."""
+    """The translating actors: how many, the GPUs and CPUs each reserves, and the runtime options they run with.
+
+    An actor with GPUs reserves one CPU to feed them; without GPUs it runs the model on half its node's CPUs
+    (Ray sets its OMP_NUM_THREADS to them), leaving the rest to the decode and write tasks.
+    """
 
     workers: int
     gpus: float
+    cpus: float
     runtime: RuntimeOptions
 
     def describe(self) -> str:
-        each = f"{self.gpus:g} GPU(s)" if self.gpus else "CPUs"
+        each = f"{self.gpus:g} GPU(s)" if self.gpus else f"{self.cpus:g} CPU(s)"
         return f"{self.workers} worker(s) with {each} each"
 
     def actors(self, ray: ModuleType) -> dict[str, object]:
@@ -109,7 +115,7 @@ class WorkerPlan:
         on with fewer while some cannot be placed or are restarting (Ray restarts dead actors and retries
         their batches: Ray Data's defaults, max_restarts=-1 and max_task_retries=-1)."""
         return {"compute": ray.data.ActorPoolStrategy(min_size=1, max_size=self.workers, initial_size=self.workers),
-                "num_gpus": self.gpus, "num_cpus": ACTOR_CPUS}
+                "num_gpus": self.gpus, "num_cpus": self.cpus}
 
 
 def plan_workers(cluster: Cluster, options: RayOptions, runtime: RuntimeOptions) -> WorkerPlan:
@@ -133,7 +139,7 @@ def plan_workers(cluster: Cluster, options: RayOptions, runtime: RuntimeOptions)
         raise UsageError(f"--gpus-per-worker {gpus:g}: {cluster.describe()} has not that many GPUs; add GPU "
                          "nodes, or pass --gpus-per-worker 0 to run the model on CPUs")
     workers = options.workers or (max(1, int(cluster.gpus // gpus)) if gpus else cluster.nodes)
-    return WorkerPlan(workers=workers, gpus=gpus,
+    return WorkerPlan(workers=workers, gpus=gpus, cpus=1.0 if gpus else max(1.0, float(cluster.node_cpus // 2)),
                       runtime=dataclasses.replace(runtime, device="cuda" if gpus else "cpu"))
 
 
