@@ -36,9 +36,9 @@ def test_workers_are_planned_from_the_clusters_gpus() -> None:
     assert plan_workers(GPUS, RayOptions(gpus_per_worker=0.5), auto).workers == 16  # two actors per GPU
     assert plan_workers(GPUS, RayOptions(workers=3), auto).workers == 3
     cpu = plan_workers(GPUS, RayOptions(), RuntimeOptions(device="cpu"))
-    assert (cpu.workers, cpu.gpus, cpu.cpus, cpu.runtime.device) == (2, 0.0, 16.0, "cpu")  # one per node
+    assert (cpu.workers, cpu.gpus, cpu.cpus, cpu.runtime.device) == (2, 0.0, 31.0, "cpu")  # one per node, a CPU left
     plan = plan_workers(CPUS, RayOptions(), auto)
-    assert (plan.workers, plan.cpus, plan.runtime.device) == (4, 4.0, "cpu")
+    assert (plan.workers, plan.cpus, plan.runtime.device) == (4, 7.0, "cpu")
     with pytest.raises(UsageError, match="has not that many GPUs"):
         plan_workers(CPUS, RayOptions(gpus_per_worker=1), auto)
     with pytest.raises(UsageError, match="--device cuda:1: on Ray each worker gets its GPUs from Ray"):

@@ -12,6 +12,7 @@ import contextlib
 import dataclasses
 import json
 import logging
+import math
 import os
 import tempfile
 import time
@@ -97,8 +98,9 @@ def connect(options: RayOptions) -> Iterator[Cluster]:
 class WorkerPlan:
     """The translating actors: how many, the GPUs and CPUs each reserves, and the runtime options they run with.
 
-    An actor with GPUs reserves one CPU to feed them; without GPUs it runs the model on half its node's CPUs
-    (Ray sets its OMP_NUM_THREADS to them), leaving the rest to the decode and write tasks.
+    An actor with GPUs reserves one CPU to feed them; without GPUs it runs the model on all its node's CPUs
+    but one (Ray sets its OMP_NUM_THREADS to them), which is left to the decode and write tasks: on CPUs the
+    model is the bottleneck by far.
     """
 
     workers: int
@@ -139,7 +141,7 @@ def plan_workers(cluster: Cluster, options: RayOptions, runtime: RuntimeOptions)
         raise UsageError(f"--gpus-per-worker {gpus:g}: {cluster.describe()} has not that many GPUs; add GPU "
                          "nodes, or pass --gpus-per-worker 0 to run the model on CPUs")
     workers = options.workers or (max(1, int(cluster.gpus // gpus)) if gpus else cluster.nodes)
-    return WorkerPlan(workers=workers, gpus=gpus, cpus=1.0 if gpus else max(1.0, float(cluster.node_cpus // 2)),
+    return WorkerPlan(workers=workers, gpus=gpus, cpus=1.0 if gpus else max(1.0, math.floor(cluster.node_cpus) - 1.0),
                       runtime=dataclasses.replace(runtime, device="cuda" if gpus else "cpu"))
 
 
