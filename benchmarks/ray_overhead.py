@@ -18,6 +18,7 @@ actors); Ray's start-up is not in them. Prints one JSON document:
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import sys
@@ -27,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from synth_speed import make_tree, runtime_options
+from synth_speed import describe_model, job_arguments, prepare_job, runtime_options
 
 
 def timed_synth(data: Path, out: Path, model: str | Path, options) -> dict:  # options: SynthOptions
@@ -63,50 +64,33 @@ def main() -> int:
     import ray
 
     from vidtrans.engines import RayOptions
-    from vidtrans.modeldir import ModelInfo, save_model
-    from vidtrans.networks import ResnetGeneratorConfig, build_generator, init_weights
-    from vidtrans.resize import parse_size
     from vidtrans.scale.cluster import TEMP_DIR, local_cpus
-    from vidtrans.synthesis import DEFAULT_WORKERS, SynthOptions
+    from vidtrans.synthesis import SynthOptions
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--items", type=int, default=256)
-    parser.add_argument("--size", default="256x128", help="WIDTHxHEIGHT of the images")
-    parser.add_argument("--model", help="a model name or directory (default: a random ResNet of --ngf/--blocks)")
-    parser.add_argument("--ngf", type=int, default=16)
-    parser.add_argument("--blocks", type=int, default=6)
-    parser.add_argument("--device", default="auto")
-    parser.add_argument("--precision", default="auto")
-    parser.add_argument("--backend", default="torch")
-    parser.add_argument("--batch-size", type=int, default=8)
-    parser.add_argument("--workers", type=int, default=DEFAULT_WORKERS, help="the local engine's threads")
+    job_arguments(parser, items=256)
     parser.add_argument("--ray-workers", type=int, help="Ray's translating actors (default: one per GPU, or one)")
     parser.add_argument("--num-cpus", type=int, default=local_cpus(), help="CPUs of the local Ray")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="vidtrans-ray-bench-") as folder:
         root = Path(folder)
-        make_tree(root / "data", args.items, parse_size(args.size))
-        model: str | Path = args.model or root / "model"
-        if args.model is None:
-            config = ResnetGeneratorConfig(ngf=args.ngf, n_blocks=args.blocks)
-            save_model(root / "model", ModelInfo(name="bench", generator=config), init_weights(build_generator(config)))
+        data, model = prepare_job(root, args)
         base = SynthOptions(runtime=runtime_options(args), batch_size=args.batch_size, workers=args.workers,
                             progress=False)
-        local = timed_synth(root / "data", root / "local", model, base)
+        local = timed_synth(data, root / "local", model, base)
         started = time.perf_counter()
         ray.init(address="local", num_cpus=args.num_cpus, include_dashboard=False, logging_level=logging.ERROR,
                  _temp_dir=TEMP_DIR)
         startup = time.perf_counter() - started
         try:
-            on_ray = timed_synth(root / "data", root / "ray", model,
-                                 SynthOptions(**{**base.__dict__, "ray": RayOptions(workers=args.ray_workers)}))
+            on_ray = timed_synth(data, root / "ray", model,
+                                 dataclasses.replace(base, ray=RayOptions(workers=args.ray_workers)))
         finally:
             ray.shutdown()
         same = agree(root / "local", root / "ray")
-    described = args.model or f"resnet ngf {args.ngf}, {args.blocks} blocks"
     print(json.dumps({
-        "items": args.items, "size": args.size, "model": str(described), "batch_size": args.batch_size,
+        "items": args.items, "size": args.size, "model": describe_model(args), "batch_size": args.batch_size,
         "ray_startup_s": round(startup, 3),
         "ratio": round(local["call_items_per_second"] / on_ray["call_items_per_second"], 3),
         "agree": same, "local": local, "ray": on_ray,
