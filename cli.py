@@ -630,7 +630,7 @@ def synth_command(
     from vidtrans.errors import PartialFailure, UsageError
 
     if merge is not None:
-        if input is not None or output is not None or model is not None:
+        if input is not None or output is not None or model is not None or ray is not None:
             raise UsageError("--merge takes only the output folder: vidtrans synth --merge OUTPUT")
         from vidtrans.synthesis import merge_job
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import sys
 from pathlib import Path
 
@@ -9,9 +10,9 @@ import pytest
 
 from vidtrans.cli import main
 from vidtrans.engines import RayOptions, ray_options
-from vidtrans.errors import UsageError
+from vidtrans.errors import InputError, UsageError
 from vidtrans.runtime import RuntimeOptions
-from vidtrans.scale.cluster import Cluster, plan_workers
+from vidtrans.scale.cluster import Cluster, check_address, plan_workers
 
 GPUS = Cluster(address="10.0.0.1:6379", started=False, startup_s=0.0, cpus=64, gpus=8, nodes=2, node_cpus=32)
 CPUS = Cluster(address="10.0.0.1:6379", started=False, startup_s=0.0, cpus=32, gpus=0, nodes=4, node_cpus=8)
@@ -27,6 +28,20 @@ def test_engine_options_are_checked() -> None:
     for bad in ({"workers": 0}, {"gpus_per_worker": -1}, {"address": " "}, {"workers": True}):
         with pytest.raises(UsageError):
             RayOptions(**bad)  # type: ignore[arg-type]
+
+
+def test_an_address_where_no_ray_listens_is_refused_at_once() -> None:
+    with socket.socket() as listening:  # a port that is open ...
+        listening.bind(("127.0.0.1", 0))
+        listening.listen()
+        check_address(f"127.0.0.1:{listening.getsockname()[1]}")
+        check_address(f"ray://127.0.0.1:{listening.getsockname()[1]}")
+        port = listening.getsockname()[1]
+    with pytest.raises(InputError, match=rf"cannot reach the Ray cluster at 127.0.0.1:{port} \(Connection refused\)"):
+        check_address(f"127.0.0.1:{port}")  # ... and closed again
+    with pytest.raises(UsageError, match="expected HOST:PORT, ray://HOST:PORT or auto"):
+        check_address("head-node")
+    check_address("auto")  # left to Ray
 
 
 def test_workers_are_planned_from_the_clusters_gpus() -> None:

@@ -8,11 +8,9 @@ engine decides only where the work is scheduled, never what is written. This mod
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
 
 from vidtrans.errors import UsageError
 
-Engine = Literal["local", "ray"]
 ENGINES: tuple[str, ...] = ("local", "ray")
 
 

@@ -14,6 +14,7 @@ import json
 import logging
 import math
 import os
+import socket
 import tempfile
 import time
 from collections.abc import Iterable, Iterator
@@ -73,6 +74,8 @@ def connect(options: RayOptions) -> Iterator[Cluster]:
     address = options.address or os.environ.get("RAY_ADDRESS")
     own = not ray.is_initialized()
     if own:
+        if address:
+            check_address(address)
         try:
             if address:
                 ray.init(address=address, logging_level=logging.ERROR)
@@ -92,6 +95,23 @@ def connect(options: RayOptions) -> Iterator[Cluster]:
     finally:
         if own:
             ray.shutdown()
+
+
+def check_address(address: str, *, timeout: float = 10.0) -> None:
+    """Refuse at once an address where nothing listens (Ray itself would keep retrying for many minutes).
+
+    `auto` (the cluster this machine belongs to) is left to Ray, which says when there is none.
+    """
+    if address == "auto":
+        return
+    host, _, port = address.split("://", 1)[-1].rpartition(":")
+    if not host or not port.isdigit():
+        raise UsageError(f"--ray-address {address}: expected HOST:PORT, ray://HOST:PORT or auto")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
+    except OSError as error:
+        raise InputError(f"cannot reach the Ray cluster at {address} ({error.strerror or error}); is Ray running "
+                         "there (`ray start --head`), and is the port open?") from None
 
 
 @dataclass(frozen=True)

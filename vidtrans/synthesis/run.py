@@ -122,6 +122,8 @@ class SynthSummary:
         if self.processed:
             text = (f"{shard}translated {self.translated} items, {self.failed} failed, {self.already_done} already "
                     f"done, in {format_duration(self.wall_s)} ({self.items_per_second:.1f} items/s)")
+            if self.engine != "local":
+                text += f" on {self.workers} {self.engine} worker(s) ({format_duration(self.startup_s)} to start)"
         else:
             text = f"{shard}nothing to translate: all {self.already_done} items already done"
         if self.merge is not None:
