@@ -13,6 +13,8 @@ from vidtrans.engines import RayOptions, ray_options
 from vidtrans.errors import InputError, UsageError
 from vidtrans.runtime import RuntimeOptions
 from vidtrans.scale.cluster import Cluster, check_address, plan_workers
+from vidtrans.scale.synth import chunk_items
+from vidtrans.synthesis.layout import Item
 
 GPUS = Cluster(address="10.0.0.1:6379", started=False, startup_s=0.0, cpus=64, gpus=8, nodes=2, node_cpus=32)
 CPUS = Cluster(address="10.0.0.1:6379", started=False, startup_s=0.0, cpus=32, gpus=0, nodes=4, node_cpus=8)
@@ -77,3 +79,17 @@ def test_without_the_ray_extra_engine_ray_says_how_to_install_it(
     assert main(["synth", str(tmp_path / "in"), str(tmp_path / "out"), "--model", "demo",
                  "--gpus-per-worker", "1"]) == 2
     assert "--gpus-per-worker: only with --engine ray" in capsys.readouterr().err
+
+
+def test_decode_tasks_get_whole_videos_and_runs_of_images() -> None:
+    def image(name: str) -> Item:
+        return Item(key=name, source=name, output=name)
+
+    def frame(video: str, index: int) -> Item:
+        return Item(key=f"{video}#{index:06d}", source=video, output=f"{video}/{index:06d}.png", frame=index)
+
+    todo = [image(f"a{i:02d}.png") for i in range(10)] + [frame("b.mp4", i) for i in range(0, 300, 10)] \
+        + [frame("c.mp4", 0), image("d.png")]
+    chunks = chunk_items(todo, batch_size=2)
+    assert [len(chunk) for chunk in chunks] == [8, 2, 30, 1, 1]  # runs of 4 batches; each video in one piece
+    assert [item for chunk in chunks for item in chunk] == todo

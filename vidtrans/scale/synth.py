@@ -36,7 +36,7 @@ from vidtrans.modeldir import ModelDirectory
 from vidtrans.runtime import RuntimeOptions
 from vidtrans.scale.cluster import (TASK_CPUS, Cluster, WorkerPlan, connect, fatal_row, import_ray, plan_workers,
                                     quiet_data, raise_fatal, worker_errors)
-from vidtrans.synthesis.items import Decoded, ItemReader, ItemWriter, item_from_json, item_to_json, video_of
+from vidtrans.synthesis.items import Decoded, ItemReader, ItemWriter, item_from_json, item_to_json
 from vidtrans.synthesis.layout import Item
 from vidtrans.synthesis.work import Counts, Work
 from vidtrans.translator import Translator
@@ -93,7 +93,7 @@ class RayEngine:
         data = data.map_batches(_write, num_cpus=TASK_CPUS, fn_kwargs={"writer": work.writer})
         times = dict.fromkeys(("decode_s", "inference_s", "encode_s"), 0.0)
         started = time.perf_counter()
-        with work.progress(), quiet_data(ray), worker_errors():
+        with work.progress(), quiet_data(ray):
             for batch in data.iter_batches(batch_size=None, batch_format="numpy"):
                 for record in batch["record"]:
                     if record:
@@ -109,9 +109,9 @@ def chunk_items(todo: list[Item], batch_size: int) -> list[list[Item]]:
     images = sum(1 for item in todo if item.frame is None)
     run = max(4 * batch_size, math.ceil(images / MAX_CHUNKS))
     chunks: list[list[Item]] = []
-    for (_, is_frame), group in itertools.groupby(todo, key=video_of):
+    for video, group in itertools.groupby(todo, key=lambda item: item.source if item.frame is not None else None):
         items = list(group)
-        chunks += [items] if is_frame else [items[i:i + run] for i in range(0, len(items), run)]
+        chunks += [items] if video is not None else [items[i:i + run] for i in range(0, len(items), run)]
     return chunks
 
 
