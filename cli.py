@@ -8,6 +8,7 @@ shows the traceback instead.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import signal
@@ -21,7 +22,8 @@ import typer
 from typer.core import TyperGroup
 
 import vidtrans
-from vidtrans.cli_params import runtime_options, training_settings
+from vidtrans.cli_params import engine_options, runtime_options, training_settings
+from vidtrans.engines import RayOptions
 from vidtrans.errors import Interrupted, VidtransError
 from vidtrans.runtime import RuntimeOptions
 
@@ -198,11 +200,12 @@ _PRESET_HELP = "Speed preset of the named --encoder (x264/x265: ultrafast..verys
 
 @app.command("convert", rich_help_panel=_TRANSLATE)
 @runtime_options
+@engine_options
 def convert_command(
     input: Path = typer.Argument(..., help="A video file (anything FFmpeg reads), an image, a folder of images, "
-                                           "or - for a video on standard input."),
+                                           "a folder of videos, or - for a video on standard input."),
     output: Optional[str] = typer.Option(
-        None, "--output", "-o", help="A video (.mp4 .mkv .mov .webm), an image, or a folder for frames "
+        None, "--output", "-o", help="A video (.mp4 .mkv .mov .webm), an image, or a folder for frames or videos "
                                      "(default: beside the input, e.g. clip.MODEL.mp4)."),
     model: str = typer.Option(..., "--model", "-m", help="Model name or model directory."),
     batch_size: int = typer.Option(8, "--batch-size", "-b", help="Frames per batch."),
@@ -219,26 +222,31 @@ def convert_command(
     fps: float = typer.Option(30.0, "--fps", help="Frame rate when a folder of images becomes a video."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or summary line."),
+    workers: Optional[int] = typer.Option(None, "--workers", help="--engine ray: translating workers (default: "
+                                                               "one per GPU, or one per node without GPUs)."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON on stdout."),
-    *, runtime: RuntimeOptions,
+    *, runtime: RuntimeOptions, ray: Optional[RayOptions],
 ) -> None:
-    """Translate a video, an image or a folder of images with a model (streamed in batches)."""
+    """Translate a video, an image, a folder of images or a folder of videos with a model (streamed in batches;
+    a folder of videos one video at a time, or on Ray with --engine ray)."""
     from vidtrans.console import info
     from vidtrans.conversion import ConvertOptions, convert
     from vidtrans.errors import PartialFailure
 
+    if workers is not None and ray is None:
+        raise UsageError("--workers goes with --engine ray")
     options = ConvertOptions(
         runtime=runtime, batch_size=batch_size, encode=_encode_options(encoder, crf, preset, codec),
         resize=_resize_spec(size, short_side, scale), keep_size=keep_size, side_by_side=side_by_side,
-        frame_format=frame_format, fps=fps, overwrite=overwrite, progress=not quiet)
+        frame_format=frame_format, fps=fps, overwrite=overwrite, progress=not quiet,
+        ray=dataclasses.replace(ray, workers=workers) if ray else None)
     summary = convert(input, output, model=model, options=options)
     if as_json:
         typer.echo(json.dumps(summary.to_dict(), indent=2))
     elif not quiet:
         info(summary.line())
-    if summary.bad_frames:
-        raise PartialFailure(f"{summary.input}: {summary.bad_frames} frame(s) could not be read; {summary.output} "
-                             f"holds the {summary.frames} that could")
+    if summary.problems():
+        raise PartialFailure(summary.problems())
 
 
 @app.command("bench", rich_help_panel=_MEASURE)
@@ -578,6 +586,7 @@ def segmenter_train_command(
 
 @app.command("synth", rich_help_panel=_TRANSLATE)
 @runtime_options
+@engine_options
 def synth_command(
     input: Optional[Path] = typer.Argument(None, help="A dataset: GTA5 (images/ + labels/), Cityscapes "
                                                       "(leftImg8bit/ + gtFine/), any folder of images and videos, "
@@ -599,22 +608,26 @@ def synth_command(
     link_labels: bool = typer.Option(False, "--link-labels", help="Hard-link label files instead of copying."),
     every: Optional[int] = typer.Option(None, "--every", help="Videos: take every N-th frame."),
     fps: Optional[float] = typer.Option(None, "--fps", help="Videos: take F frames a second."),
-    shard: Optional[str] = typer.Option(None, "--shard", help="I/N: translate part I (0-based) of N "
-                                                              "(default under torchrun: RANK/WORLD_SIZE)."),
-    workers: Optional[int] = typer.Option(None, "--workers", help="Decode and encode threads (min(8, CPUs))."),
+    shard: Optional[str] = typer.Option(None, "--shard", help="I/N: translate part I (0-based) of N (default: "
+                                                              "torchrun's RANK/WORLD_SIZE, a Slurm array task's "
+                                                              "SLURM_ARRAY_TASK_ID/COUNT)."),
+    workers: Optional[int] = typer.Option(None, "--workers", help="Local engine: decode and encode threads "
+                                                                  "(min(8, CPUs)); --engine ray: translating "
+                                                                  "workers (one per GPU, or per node)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Restart the job in OUTPUT, or write into a "
                                                               "folder that is not a synth output."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or summary line."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary (items/s included) as JSON on stdout."),
-    *, runtime: RuntimeOptions,
+    *, runtime: RuntimeOptions, ray: Optional[RayOptions],
 ) -> None:
     """Translate a labelled dataset or sampled video frames into OUTPUT: labels copied, a manifest, resumable,
-    shardable (`--shard I/N`, torchrun), then `vidtrans synth --merge OUTPUT` for sharded jobs."""
+    shardable (`--shard I/N`, torchrun, Slurm arrays), then `vidtrans synth --merge OUTPUT` for sharded jobs;
+    `--engine ray` runs it on a Ray cluster."""
     from vidtrans.console import info
     from vidtrans.errors import PartialFailure, UsageError
 
     if merge is not None:
-        if input is not None or output is not None or model is not None:
+        if input is not None or output is not None or model is not None or ray is not None:
             raise UsageError("--merge takes only the output folder: vidtrans synth --merge OUTPUT")
         from vidtrans.synthesis import merge_job
 
@@ -636,8 +649,8 @@ def synth_command(
         runtime=runtime, batch_size=batch_size, resize=_resize_spec(size, short_side, scale), keep_size=keep_size,
         format=fmt, quality=quality, link_labels=link_labels,  # type: ignore[arg-type]
         sampling=Sampling(every=every, fps=fps),
-        shard=Shard.parse(shard) if shard else None, workers=workers, overwrite=overwrite,
-        progress=not quiet)
+        shard=Shard.parse(shard) if shard else None, workers=None if ray else workers, overwrite=overwrite,
+        progress=not quiet, ray=dataclasses.replace(ray, workers=workers) if ray else None)
     summary = synth(input, output, model=model, options=options)
     if as_json:
         typer.echo(json.dumps(summary.to_dict(), indent=2))

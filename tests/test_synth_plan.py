@@ -52,6 +52,27 @@ def test_shard_parsing_and_torchrun_environment() -> None:
     assert local_device("auto", {"LOCAL_RANK": "1"}) == on_gpu  # each torchrun process takes its own GPU
 
 
+def test_slurm_array_environment_gives_the_shard_and_nests_with_torchrun() -> None:
+    def slurm(task: int, count: int, **more: str) -> dict[str, str]:
+        return {"SLURM_ARRAY_TASK_ID": str(task), "SLURM_ARRAY_TASK_COUNT": str(count), **more}
+
+    assert resolve_shard(None, slurm(3, 4)) == Shard(3, 4)
+    assert resolve_shard("3/4", slurm(3, 4)) == Shard(3, 4)
+    assert resolve_shard(None, slurm(8, 8, SLURM_ARRAY_TASK_MIN="1")) == Shard(7, 8)  # --array=1-8
+    assert resolve_shard(None, slurm(20, 4, SLURM_ARRAY_TASK_MIN="5", SLURM_ARRAY_TASK_STEP="5")) == Shard(3, 4)
+    # torchrun (2 ranks) inside each of 3 array tasks: 6 shards, each process its own
+    shards = {resolve_shard(None, {**slurm(task, 3), "RANK": str(rank), "WORLD_SIZE": "2"})
+              for task in range(3) for rank in range(2)}
+    assert shards == {Shard(i, 6) for i in range(6)}
+    with pytest.raises(UsageError, match=r"--shard 0/4 contradicts shard 3/4 from the launcher"):
+        resolve_shard("0/4", slurm(3, 4))
+    for bad in (slurm(4, 4), slurm(3, 4, SLURM_ARRAY_TASK_STEP="2"), slurm(1, 4, SLURM_ARRAY_TASK_MIN="2"),
+                {"SLURM_ARRAY_TASK_ID": "x", "SLURM_ARRAY_TASK_COUNT": "4"}):
+        with pytest.raises(UsageError, match="SLURM_ARRAY_TASK_ID=.*--array=0-"):
+            resolve_shard(None, bad)
+    assert resolve_shard(None, {"SLURM_ARRAY_TASK_ID": "3"}) == Shard()  # not an array job without the count
+
+
 def test_fps_and_every_sampling() -> None:
     assert Sampling(every=10).frame_indices(25, 30.0) == [0, 10, 20]
     assert Sampling(fps=10).frame_indices(30, 30.0) == list(range(0, 30, 3))

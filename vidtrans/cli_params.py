@@ -21,6 +21,7 @@ from typing import Any, Literal, Optional
 
 import typer
 
+from vidtrans.engines import RayOptions, ray_options
 from vidtrans.runtime import OrtOptions, RuntimeOptions
 
 RUNTIME_PANEL = "How the model runs"
@@ -106,6 +107,34 @@ def build_runtime(values: dict[str, Any]) -> RuntimeOptions:
 
 runtime_options = add_params(RUNTIME_PARAMS, build_runtime, into="runtime")
 """`@runtime_options` on a command: it takes every runtime option and receives `runtime: RuntimeOptions`."""
+
+
+# --- the engine: local, or a Ray cluster --------------------------------------------------------------
+
+ENGINE_PANEL = "Where it runs"
+ENGINE_PARAMS: tuple[Param, ...] = (
+    Param("engine", str, typer.Option(
+        "local", "--engine", rich_help_panel=ENGINE_PANEL,
+        help="local (this process) or ray (Ray Data on a Ray cluster; needs the ray extra, see docs/scale.md).")),
+    Param("ray_address", Optional[str], typer.Option(
+        None, "--ray-address", rich_help_panel=ENGINE_PANEL,
+        help="--engine ray: the cluster to join (ray://HOST:10001, HOST:6379 or auto; default: RAY_ADDRESS, "
+             "else Ray starts on this machine for the job).")),
+    Param("gpus_per_worker", Optional[float], typer.Option(
+        None, "--gpus-per-worker", rich_help_panel=ENGINE_PANEL,
+        help="--engine ray: GPUs each translating worker reserves (default: 1 where the cluster has GPUs, "
+             "else 0; 0.5 puts two on a GPU).")),
+)
+
+
+def build_engine(values: dict[str, Any]) -> RayOptions | None:
+    """The `RayOptions` of `--engine ray` and its options; None for the local engine."""
+    return ray_options(values["engine"], address=values["ray_address"], gpus_per_worker=values["gpus_per_worker"])
+
+
+engine_options = add_params(ENGINE_PARAMS, build_engine, into="ray")
+"""`@engine_options` on a command: it takes --engine, --ray-address and --gpus-per-worker and receives
+`ray: RayOptions | None` (None: the local engine)."""
 
 
 # --- training settings: one option per field of the training config ------------------------------------

@@ -3,6 +3,8 @@
     video  -> video (.mp4 .mkv .mov .webm) or a folder of frames (frame_000000.png, ...)
     image  -> image (.png .jpg .jpeg .webp .bmp)
     folder -> folder (same relative names) or a video (images in name order, at `fps`)
+    folder of videos -> folder of videos (each converted as one video; see `vidtrans.folder_of_videos`,
+              which also runs them on Ray with `ConvertOptions.ray`)
 
 A video keeps its frame count, timestamps, duration, rotation and colour, and its audio and subtitle
 streams (see `vidtrans.video`). A video may also come from standard input (`-`) or a named pipe; it is
@@ -18,9 +20,10 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from fractions import Fraction
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from vidtrans.console import Progress, format_duration, warn
+from vidtrans.engines import RayOptions
 from vidtrans.errors import InputError, OutputError, UsageError
 from vidtrans.frames import Frame, FrameBatch, check_min_size
 from vidtrans.fsutil import atomic_path, check_writable_target, claim_output
@@ -34,9 +37,13 @@ from vidtrans.runtime import RuntimeOptions
 from vidtrans.sinks import Composer, ImageSink, VideoSink
 from vidtrans.sources import ImageFrames, video_frames
 from vidtrans.translator import NonFiniteOutput, Translator
-from vidtrans.video import VIDEO_SUFFIXES, EncodeOptions, VideoInfo, VideoReader, check_container_codec, probe
+from vidtrans.video import (VIDEO_SUFFIXES, EncodeOptions, VideoInfo, VideoReader, check_container_codec, list_videos,
+                            probe)
 
-Kind = Literal["video", "image", "folder"]
+if TYPE_CHECKING:
+    from vidtrans.folder_of_videos import VideosSummary
+
+Kind = Literal["video", "image", "folder", "videos"]
 FRAME_FORMATS = ("png", "jpg")
 FOLDER_MARKER = ".vidtrans-output"
 """The hidden file in every folder convert writes; `--overwrite` replaces only folders that have it."""
@@ -49,7 +56,8 @@ class ConvertOptions:
     `runtime` says how the model runs (backend, device, precision, ...; see `RuntimeOptions`).
     `frame_format` applies to folder outputs (default: PNG for a video's frames, each image's own format
     for a folder); `fps` times a folder of images written as a video; `progress` draws the progress bar
-    (on a terminal).
+    (on a terminal). `ray` converts a folder of videos on Ray, one video per task (None: here, one after
+    another).
     """
 
     runtime: RuntimeOptions = RuntimeOptions()
@@ -63,10 +71,13 @@ class ConvertOptions:
     fps: float = 30.0
     overwrite: bool = False
     progress: bool = True
+    ray: RayOptions | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.batch_size, bool) or not isinstance(self.batch_size, int) or self.batch_size < 1:
             raise UsageError(f"--batch-size must be a positive integer; got {self.batch_size!r}")
+        if self.ray is not None and not isinstance(self.ray, RayOptions):
+            raise UsageError(f"ray must be a RayOptions or None; got {type(self.ray).__name__}")
         if self.keep_size and not self.resize.active:
             raise UsageError("--keep-size needs one of --size, --short-side or --scale")
         if self.frame_format is not None and self.frame_format not in FRAME_FORMATS:
@@ -114,6 +125,13 @@ class ConvertSummary:
                 f"decode {self.decode_s:.1f}s, inference {self.inference_s:.1f}s, encode {self.encode_s:.1f}s "
                 f"-> {self.output}")
 
+    def problems(self) -> str:
+        """A one-line reason for a non-zero exit (frames that could not be read), or ''."""
+        if not self.bad_frames:
+            return ""
+        return (f"{self.input}: {self.bad_frames} frame(s) could not be read; {self.output} holds the {self.frames} "
+                "that could")
+
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (paths as strings, sizes as [w, h], fps included)."""
         doc = asdict(self)
@@ -125,14 +143,22 @@ class ConvertSummary:
 
 
 def input_kind(path: Path) -> Kind:
-    """Whether `path` is a video, an image or a folder of images (InputError when it does not exist).
+    """Whether `path` is a video, an image, a folder of images or a folder of videos (InputError when it does
+    not exist; UsageError for a folder holding both images and videos).
 
     Standard input (`-`) is a video (anything FFmpeg reads); a named pipe is an image or a video by suffix.
     """
     if is_pipe(path):
         return "image" if is_image_file(path) else "video"
     if path.is_dir():
-        return "folder"
+        videos = list_videos(path)
+        if not videos:
+            return "folder"
+        images = list_images(path)
+        if images:
+            raise UsageError(f"{path}: holds both images ({len(images)}) and videos ({len(videos)}); convert takes "
+                             "a folder of images or a folder of videos, so move one kind out")
+        return "videos"
     if not path.exists():
         raise InputError(f"{path}: no such file or folder")
     return "image" if is_image_file(path) else "video"
@@ -165,12 +191,14 @@ def default_output(input: Path, kind: Kind, tag: str) -> Path:
 
 
 def convert(input: str | Path, output: str | Path | None = None, *, model: str | Path | ModelDirectory,
-            options: ConvertOptions | None = None, translator: Translator | None = None) -> ConvertSummary:
+            options: ConvertOptions | None = None,
+            translator: Translator | None = None) -> ConvertSummary | VideosSummary:
     """Translate `input` into `output` (default: beside the input, named after the model).
 
     `model` is a registered name, a model directory or an opened `ModelDirectory`; pass `translator` to
     reuse one already loaded (it is then not closed). Raises VidtransError subclasses for bad input,
-    output or options; damaged frames are counted in the summary instead.
+    output or options; damaged frames are counted in the summary instead. A folder of videos gives a
+    `VideosSummary` (one result per video; a video that fails is listed there, not raised).
     """
     options = options or ConvertOptions()
     source_path = Path(input)
@@ -179,6 +207,11 @@ def convert(input: str | Path, output: str | Path | None = None, *, model: str |
     in_kind = input_kind(source_path)
     found = model if isinstance(model, ModelDirectory) else resolve_model(model)
     tag = found.name + (".inverse" if options.runtime.inverse else "")
+    if in_kind == "videos":
+        return _convert_videos(source_path, output, found, tag, options, translator)
+    if options.ray is not None:
+        raise UsageError(f"{source_path}: --engine ray converts folders of videos (one video per task); convert "
+                         f"a {in_kind} without it")
     target = Path(output) if output is not None else default_output(source_path, in_kind, tag)
     out_kind = output_kind(target, as_given=str(output)) if output is not None else in_kind
     if (in_kind, out_kind) not in _ALLOWED:
@@ -204,6 +237,16 @@ def convert(input: str | Path, output: str | Path | None = None, *, model: str |
         finally:
             if own:
                 translator.close()
+
+
+def _convert_videos(folder: Path, output: str | Path | None, model: ModelDirectory, tag: str,
+                    options: ConvertOptions, translator: Translator | None) -> VideosSummary:
+    from vidtrans.folder_of_videos import convert_videos
+
+    target = Path(output) if output is not None else default_output(folder, "folder", tag)
+    if output is not None and output_kind(target, as_given=str(output)) != "folder":
+        raise UsageError(f"cannot convert the folder of videos {folder} into {target}: give a folder (-o OUT_DIR)")
+    return convert_videos(folder, target, model, options, translator=translator)
 
 
 def _check_input(path: Path, kind: Kind, resize: ResizeSpec, min_size: int) -> VideoInfo | list[Path]:

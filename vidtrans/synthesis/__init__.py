@@ -5,7 +5,10 @@
     job       `OUTPUT/synth.json`: the job's identity, checked on every rerun
     manifest  per-shard manifest parts, resume state, the merged `OUTPUT/manifest.jsonl`
     labels    label files copied byte for byte, or hard-linked
-    run       the job: decode pool -> the shared pipeline and Translator -> encode pool -> manifest
+    items     one item read (decoded, resized) and written (labels, encode, rename, its manifest record)
+    work      what an engine is given (the remaining items, the run's manifest part) and returns (counts)
+    local     the local engine: decode pool -> the shared pipeline and Translator -> encode pool
+    run       the job: plan, claim OUTPUT, run an engine (local, or Ray: `vidtrans.scale`), merge
     merge     completeness over all shards and the full manifest
 """
 

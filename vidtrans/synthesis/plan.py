@@ -1,4 +1,9 @@
-"""Splitting a synth job into shards: `--shard I/N`, or RANK / WORLD_SIZE under torchrun.
+"""Splitting a synth job into shards: `--shard I/N`, or the launcher's environment (torchrun, Slurm arrays).
+
+Under torchrun (RANK / WORLD_SIZE) each process is one shard; in a Slurm array job
+(SLURM_ARRAY_TASK_ID / SLURM_ARRAY_TASK_COUNT, with SLURM_ARRAY_TASK_MIN and _STEP for arrays such as
+`--array=1-8` or `0-30:2`) each array task is one. Both at once (torchrun inside each array task) nest:
+rank R of W in array task T of N is shard T*W + R of N*W. An explicit `--shard` must agree with them.
 
 An item belongs to shard `sha256(unit) mod N`, where the unit is the image's relative path or a run of 32
 sampled frames of a video. The split depends only on the item's name, so it is the same on every machine
@@ -56,9 +61,8 @@ def shard_of(item: Item, count: int) -> int:
     return int.from_bytes(digest[:8], "big") % count
 
 
-def shard_from_env(env: Mapping[str, str] | None = None) -> Shard | None:
+def torchrun_shard(env: Mapping[str, str]) -> Shard | None:
     """The shard torchrun (or any launcher setting RANK and WORLD_SIZE) gives this process, if any."""
-    env = os.environ if env is None else env
     rank, world = env.get("RANK"), env.get("WORLD_SIZE")
     if rank is None or world is None:
         return None
@@ -68,15 +72,46 @@ def shard_from_env(env: Mapping[str, str] | None = None) -> Shard | None:
         raise UsageError(f"RANK={rank!r} and WORLD_SIZE={world!r} in the environment are not a valid shard") from None
 
 
+def slurm_array_shard(env: Mapping[str, str]) -> Shard | None:
+    """The shard of this Slurm array task: its place among the array's tasks (ids MIN, MIN+STEP, ...)."""
+    task, count = env.get("SLURM_ARRAY_TASK_ID"), env.get("SLURM_ARRAY_TASK_COUNT")
+    if task is None or count is None:
+        return None
+    first, step = env.get("SLURM_ARRAY_TASK_MIN", "0"), env.get("SLURM_ARRAY_TASK_STEP", "1")
+    described = (f"SLURM_ARRAY_TASK_ID={task}, SLURM_ARRAY_TASK_COUNT={count}, SLURM_ARRAY_TASK_MIN={first}, "
+                 f"SLURM_ARRAY_TASK_STEP={step}")
+    try:
+        offset, stride = int(task) - int(first), int(step)
+        if stride < 1 or offset % stride:
+            raise ValueError
+        return Shard(offset // stride, int(count))
+    except (ValueError, UsageError):
+        raise UsageError(f"{described}: not one of N evenly spaced array tasks; submit the job as "
+                         "--array=0-(N-1) (or give --shard I/N)") from None
+
+
+def shard_from_env(env: Mapping[str, str] | None = None) -> Shard | None:
+    """The shard the launcher gives this process: torchrun's, a Slurm array task's, or both nested."""
+    env = os.environ if env is None else env
+    rank, task = torchrun_shard(env), slurm_array_shard(env)
+    if rank is not None and task is not None:
+        return Shard(task.index * rank.count + rank.index, task.count * rank.count)
+    return rank or task
+
+
 def resolve_shard(option: Shard | str | None, env: Mapping[str, str] | None = None) -> Shard:
-    """`--shard I/N` if given, else the launcher's RANK/WORLD_SIZE, else the whole job; they must agree."""
+    """`--shard I/N` if given, else the launcher's shard (see the module docstring), else the whole job.
+
+    A `--shard` that differs from the launcher's is refused: two processes would otherwise translate the
+    same items while others stay missing.
+    """
     from_env = shard_from_env(env)
     if option is None:
         return from_env or Shard()
     shard = option if isinstance(option, Shard) else Shard.parse(option)
     if from_env is not None and from_env != shard:
-        raise UsageError(f"--shard {shard} contradicts RANK/WORLD_SIZE {from_env} in the environment; "
-                         "give one or the other")
+        raise UsageError(f"--shard {shard} contradicts shard {from_env} from the launcher's environment "
+                         "(RANK/WORLD_SIZE, SLURM_ARRAY_TASK_ID/SLURM_ARRAY_TASK_COUNT); give one or the other")
     return shard
 
 
