@@ -218,6 +218,8 @@ def convert_command(
     scale: Optional[float] = typer.Option(None, "--scale", help="Resize by this factor before translating."),
     keep_size: bool = typer.Option(False, "--keep-size", help="Resize the translation back to the input's size."),
     side_by_side: bool = typer.Option(False, "--side-by-side", help="Write input and translation side by side."),
+    review: Optional[Path] = typer.Option(None, "--review", help="Also write a side-by-side video (input | "
+                                                                 "translation) here, from the same pass."),
     frame_format: Optional[str] = typer.Option(None, "--frame-format", help="png or jpg, for folder outputs."),
     fps: float = typer.Option(30.0, "--fps", help="Frame rate when a folder of images becomes a video."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output."),
@@ -237,7 +239,7 @@ def convert_command(
         raise UsageError("--workers goes with --engine ray")
     options = ConvertOptions(
         runtime=runtime, batch_size=batch_size, encode=_encode_options(encoder, crf, preset, codec),
-        resize=_resize_spec(size, short_side, scale), keep_size=keep_size, side_by_side=side_by_side,
+        resize=_resize_spec(size, short_side, scale), keep_size=keep_size, side_by_side=side_by_side, review=review,
         frame_format=frame_format, fps=fps, overwrite=overwrite, progress=not quiet,
         ray=dataclasses.replace(ray, workers=workers) if ray else None)
     summary = convert(input, output, model=model, options=options)
@@ -439,7 +441,7 @@ def demo_command(
     typer.echo(f"done in {summary.wall_s:.1f}s:\n"
                f"  game-style input  {summary.game_clip}\n"
                f"  translated        {summary.translated.output}\n"
-               f"  side by side      {summary.side_by_side.output}")
+               f"  side by side      {summary.side_by_side}")
 
 
 @demo_app.command("scenes")

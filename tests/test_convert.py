@@ -372,3 +372,33 @@ def test_ctrl_c_leaves_no_file_behind(tmp_path: Path, make_clip: ClipMaker, tiny
         process.kill()
     assert process.returncode == 130, err  # typer turns KeyboardInterrupt into exit code 130
     assert not out.exists() and _leftovers(tmp_path) == []
+
+
+def test_review_writes_the_side_by_side_video_from_the_same_pass(tmp_path: Path, make_clip: ClipMaker,
+                                                                   tiny_model: ModelDirectory) -> None:
+    clip = make_clip("drive.mp4", size=(64, 48), frames=5, audio="aac")
+    out, review = tmp_path / "out.mp4", tmp_path / "review.mp4"
+    summary = convert(clip, out, model=tiny_model, options=_options(review=review))
+    assert summary.review == review and summary.to_dict()["review"] == str(review)
+    source = [f.pixels.astype(int) for f in VideoReader(clip)]
+    translated = [f.pixels.astype(int) for f in VideoReader(out)]
+    side = [f.pixels.astype(int) for f in VideoReader(review)]
+    assert len(side) == len(translated) == 5 and side[0].shape == (48, 128, 3)
+    assert probe(review).audio_codecs == probe(out).audio_codecs == ("aac",)
+    for i, (left_right, a, b) in enumerate(zip(side, source, translated)):  # frame i beside its own translation
+        assert np.abs(left_right[:, :64] - a).mean() < 3, i
+        assert np.abs(left_right[:, 64:] - b).mean() < 3, i
+    assert _leftovers(tmp_path) == []
+
+
+@pytest.mark.parametrize(("output", "changes", "message"), [
+    ("out.mp4", {"side_by_side": True}, "--review writes the side-by-side video"),
+    ("frames", {}, "--review writes a side-by-side video beside a video output"),
+    ("out.mp4", {"review": "out.mp4"}, "another file than the input and the output"),
+])
+def test_review_refusals(tmp_path: Path, make_clip: ClipMaker, tiny_model: ModelDirectory, output: str,
+                         changes: dict, message: str) -> None:
+    clip = make_clip("drive.mp4", frames=2)
+    with pytest.raises(UsageError, match=message):
+        review = tmp_path / changes.pop("review", "review.mp4")
+        convert(clip, tmp_path / output, model=tiny_model, options=_options(review=review, **changes))

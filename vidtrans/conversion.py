@@ -15,12 +15,15 @@ decoded and `ConvertSummary.bad_frames` counts the others (the CLI exits with Pa
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
 
 from vidtrans.console import Progress, format_duration, warn
 from vidtrans.engines import RayOptions
@@ -55,8 +58,9 @@ class ConvertOptions:
 
     `runtime` says how the model runs (backend, device, precision, ...; see `RuntimeOptions`).
     `frame_format` applies to folder outputs (default: PNG for a video's frames, each image's own format
-    for a folder); `fps` times a folder of images written as a video; `progress` draws the progress bar
-    (on a terminal). `ray` converts a folder of videos on Ray, one video per task (None: here, one after
+    for a folder); `fps` times a folder of images written as a video; `review` also writes a side-by-side
+    video (input | translation) there, from the same pass, beside a video output; `progress` draws the
+    progress bar (on a terminal). `ray` converts a folder of videos on Ray, one video per task (None: here, one after
     another).
     """
 
@@ -66,6 +70,7 @@ class ConvertOptions:
     resize: ResizeSpec = ResizeSpec()
     keep_size: bool = False
     side_by_side: bool = False
+    review: Path | None = None
     frame_format: str | None = None
     jpeg_quality: int = 95
     fps: float = 30.0
@@ -80,6 +85,8 @@ class ConvertOptions:
             raise UsageError(f"ray must be a RayOptions or None; got {type(self.ray).__name__}")
         if self.keep_size and not self.resize.active:
             raise UsageError("--keep-size needs one of --size, --short-side or --scale")
+        if self.review is not None and self.side_by_side:
+            raise UsageError("--review writes the side-by-side video; the output itself needs no --side-by-side")
         if self.frame_format is not None and self.frame_format not in FRAME_FORMATS:
             raise UsageError(f"--frame-format must be one of {', '.join(FRAME_FORMATS)}; got {self.frame_format!r}")
         if not 1 <= self.jpeg_quality <= 100:
@@ -113,6 +120,8 @@ class ConvertSummary:
     precision: str
     batch_size: int
     notes: tuple[str, ...] = field(default=())
+    review: Path | None = None
+    """The side-by-side review video written in the same pass, if one was asked for."""
 
     @property
     def fps(self) -> float:
@@ -123,7 +132,7 @@ class ConvertSummary:
         bad = f", {self.bad_frames} bad" if self.bad_frames else ""
         return (f"translated {self.frames} frames{bad} in {format_duration(self.wall_s)} ({self.fps:.1f} fps): "
                 f"decode {self.decode_s:.1f}s, inference {self.inference_s:.1f}s, encode {self.encode_s:.1f}s "
-                f"-> {self.output}")
+                f"-> {self.output}" + (f" and {self.review}" if self.review else ""))
 
     def problems(self) -> str:
         """A one-line reason for a non-zero exit (frames that could not be read), or ''."""
@@ -136,6 +145,7 @@ class ConvertSummary:
         """A JSON-ready dict (paths as strings, sizes as [w, h], fps included)."""
         doc = asdict(self)
         doc.update(input=str(self.input), output=str(self.output), fps=round(self.fps, 3),
+                   review=str(self.review) if self.review else None,
                    notes=list(self.notes))
         for key in ("wall_s", "decode_s", "inference_s", "encode_s"):
             doc[key] = round(doc[key], 4)
@@ -221,8 +231,12 @@ def convert(input: str | Path, output: str | Path | None = None, *, model: str |
         raise UsageError(f"{target}: the output would replace the input; choose another output")
     if out_kind == "video":
         check_container_codec(target, options.encode)
-    with claim_output(target), seekable_input(source_path) as readable:
-        check_writable_target(target, overwrite=options.overwrite)
+    review = _check_review(options.review, source_path, target, out_kind, options.encode)
+    with contextlib.ExitStack() as claims:
+        for claimed in (target, review) if review is not None else (target,):
+            claims.enter_context(claim_output(claimed))
+            check_writable_target(claimed, overwrite=options.overwrite)
+        readable = claims.enter_context(seekable_input(source_path))
         if out_kind == "folder" and target.exists():
             _check_replaceable(target)
         min_size = found.info.generator.min_size
@@ -237,6 +251,22 @@ def convert(input: str | Path, output: str | Path | None = None, *, model: str |
         finally:
             if own:
                 translator.close()
+
+
+def _check_review(review: Path | None, source: Path, target: Path, out_kind: Kind,
+                  encode: EncodeOptions) -> Path | None:
+    """The --review path, once checked: a video file, in a container the encoder suits, that is neither the
+    input nor the output."""
+    if review is None:
+        return None
+    review = Path(review)
+    if out_kind != "video" or output_kind(review) != "video":
+        raise UsageError(f"{review}: --review writes a side-by-side video beside a video output; give video files "
+                         f"for both (the output is a {out_kind})")
+    if review.resolve() in (source.resolve(), target.resolve()):
+        raise UsageError(f"{review}: the review video must be another file than the input and the output")
+    check_container_codec(review, encode)
+    return review
 
 
 def _convert_videos(folder: Path, output: str | Path | None, model: ModelDirectory, tag: str,
@@ -273,7 +303,7 @@ class _Job:
         self.translator = translator
         self.options = options
         self.composer = Composer(keep_size=options.keep_size, side_by_side=options.side_by_side)
-        keep_original = options.keep_size and options.side_by_side
+        keep_original = options.keep_size and (options.side_by_side or options.review is not None)
         self.reader: VideoReader | None = None
         self.images: ImageFrames | None = None
         self.source: Iterable[Frame]
@@ -293,8 +323,15 @@ class _Job:
         self.output_size: tuple[int, int] | None = None
 
     def run(self) -> ConvertSummary:
-        with atomic_path(self.output, replace=self.options.overwrite) as temporary:
-            result = self._to_folder(temporary) if self.out_kind == "folder" else self._to_file(temporary)
+        review = self.options.review
+        with contextlib.ExitStack() as outputs:
+            temporary = outputs.enter_context(atomic_path(self.output, replace=self.options.overwrite))
+            review_temporary = (outputs.enter_context(atomic_path(review, replace=self.options.overwrite))
+                                if review is not None else None)
+            if self.out_kind == "folder":
+                result = self._to_folder(temporary)
+            else:
+                result = self._to_file(temporary, review_temporary)
         bad = self._bad_frames()
         if bad:
             warn(f"{self.input}: {bad} frame(s) could not be read; the output holds the {result.frames} that could")
@@ -304,7 +341,7 @@ class _Job:
             frames=result.frames, bad_frames=bad, input_size=self.input_size, output_size=self.output_size,
             wall_s=result.wall_s, decode_s=result.decode_s, inference_s=result.inference_s,
             encode_s=result.encode_s, backend=backend.name, device=str(backend.device),
-            precision=backend.precision, batch_size=self.options.batch_size, notes=tuple(self.notes))
+            precision=backend.precision, batch_size=self.options.batch_size, notes=tuple(self.notes), review=review)
 
     def _bad_frames(self) -> int:
         if self.reader is not None:
@@ -332,26 +369,38 @@ class _Job:
         names = [payload.name for payload in batch.payloads]
         return ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
 
-    def _to_file(self, temporary: Path) -> PipelineResult:
+    def _to_file(self, temporary: Path, review: Path | None) -> PipelineResult:
         if self.out_kind == "image":
             sink = ImageSink(lambda frame: temporary, composer=self.composer, quality=self.options.jpeg_quality)
             result = self._pipeline(sink)
             self.output_size = sink.size
             return result
-        video = VideoSink(temporary, frame_rate=self._frame_rate(), options=self.options.encode,
-                          composer=self.composer, colour=self.reader.info.colour if self.reader else None,
-                          rotation=self.reader.info.rotation if self.reader else 0,
-                          companion=self.readable if self.reader else None)
+        videos = [self._video_sink(temporary, self.composer)]
+        if review is not None:
+            videos.append(self._video_sink(review, Composer(keep_size=self.options.keep_size, side_by_side=True)))
+
+        def write_all(batch: FrameBatch, translated: np.ndarray) -> None:
+            for video in videos:
+                video(batch, translated)
+
         try:
-            result = self._pipeline(video)
-            report = video.close()
+            result = self._pipeline(write_all)
+            reports = [video.close() for video in videos]
         except BaseException:
-            video.abort()
+            for video in videos:
+                video.abort()
             raise
-        if report is not None:
-            self.output_size = (report.width, report.height)
-            self.notes += report.remux.notes()
+        if reports[0] is not None:
+            self.output_size = (reports[0].width, reports[0].height)
+            self.notes += reports[0].remux.notes()
         return result
+
+    def _video_sink(self, path: Path, composer: Composer) -> VideoSink:
+        """A video written with the input's timing, colour, rotation and (copied) audio."""
+        return VideoSink(path, frame_rate=self._frame_rate(), options=self.options.encode, composer=composer,
+                         colour=self.reader.info.colour if self.reader else None,
+                         rotation=self.reader.info.rotation if self.reader else 0,
+                         companion=self.readable if self.reader else None)
 
     def _frame_rate(self) -> Fraction:
         if self.reader is not None and self.reader.info.average_rate:

@@ -1,9 +1,10 @@
 """`vidtrans demo`: the whole job offline in under a minute, with a generated clip and the bundled model.
 
-It renders a short game-style driving clip (`vidtrans.scenes`), translates it with the bundled `demo`
-model (game -> real) through the same pipeline as `vidtrans convert`, and writes the translated clip and a
-side-by-side review clip. Everything goes into one folder that the demo owns: a rerun replaces the files
-the previous run wrote (listed in its `demo.json`), and a folder without that file is never written into.
+It renders a short game-style driving clip (`vidtrans.scenes`), translates it once with the bundled `demo`
+model (game -> real) through the same pipeline as `vidtrans convert`, and writes from that one pass the
+translated clip and a side-by-side review clip (`convert --review`). Everything goes into one folder that the
+demo owns: a rerun replaces the files the previous run wrote (listed in its `demo.json`), and a folder without
+that file is never written into.
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ from vidtrans.registry import resolve_model
 from vidtrans.runtime import RuntimeOptions
 from vidtrans.scenes.video import open_clip
 from vidtrans.scenes import render_clip
-from vidtrans.translator import Translator
 
 DEMO_MODEL = "demo"
 MARKER = "demo.json"
@@ -57,7 +57,7 @@ class DemoSummary:
 
     game_clip: Path
     translated: ConvertSummary
-    side_by_side: ConvertSummary
+    side_by_side: Path
     render_s: float
     wall_s: float
 
@@ -87,20 +87,12 @@ def run_demo(options: DemoOptions = DemoOptions()) -> DemoSummary:
     render_s = time.perf_counter() - started
 
     info(f"translating with model {model.name!r} ({model.info.source_domain} -> {model.info.target_domain})")
-    translator = Translator.from_model(model, options.runtime, announce=options.progress)
-    convert_options = ConvertOptions(runtime=options.runtime, overwrite=True, progress=options.progress)
-    try:
-        translated = convert(game_clip, folder / TRANSLATED_CLIP, model=model, options=convert_options,
-                             translator=translator)
-        info(translated.line())
-        side_by_side = convert(game_clip, folder / SIDE_BY_SIDE_CLIP, model=model, translator=translator,
-                               options=ConvertOptions(**{**convert_options.__dict__, "side_by_side": True}))
-        info(side_by_side.line())
-    finally:
-        translator.close()
+    translated = convert(game_clip, folder / TRANSLATED_CLIP, model=model, options=ConvertOptions(
+        runtime=options.runtime, review=folder / SIDE_BY_SIDE_CLIP, overwrite=True, progress=options.progress))
+    info(translated.line())
     record = {"model": model.name, "weights_sha256": model.sha256["generator"], "seed": options.seed,
               "size": [options.width, options.height], "frames": options.frames, "fps": options.fps,
               "files": [GAME_CLIP, TRANSLATED_CLIP, SIDE_BY_SIDE_CLIP]}
     atomic_write_text(folder / MARKER, json.dumps(record, indent=2) + "\n")
-    return DemoSummary(game_clip=game_clip, translated=translated, side_by_side=side_by_side, render_s=render_s,
-                       wall_s=time.perf_counter() - started)
+    return DemoSummary(game_clip=game_clip, translated=translated, side_by_side=folder / SIDE_BY_SIDE_CLIP,
+                       render_s=render_s, wall_s=time.perf_counter() - started)
