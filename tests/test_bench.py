@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 
 from vidtrans.bench import BenchOptions, bench
-from vidtrans.runtime import RuntimeOptions
 from vidtrans.cli import main
 from vidtrans.errors import UsageError
 from vidtrans.modeldir import ModelDirectory
 from vidtrans.reference import random_model
+from vidtrans.runtime import RuntimeOptions
 from vidtrans.video import probe
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")

@@ -16,13 +16,13 @@ import numpy as np
 import pytest
 from media import with_extra_video, without_frames
 
-from vidtrans.runtime import RuntimeOptions
 from vidtrans.cli import main
 from vidtrans.conversion import ConvertOptions, convert
 from vidtrans.errors import OutputError, UsageError
 from vidtrans.images import read_image, write_image
 from vidtrans.modeldir import ModelDirectory
 from vidtrans.resize import ResizeSpec
+from vidtrans.runtime import RuntimeOptions
 from vidtrans.translator import Translator
 from vidtrans.video import EncodeOptions, VideoReader, probe
 

@@ -13,10 +13,10 @@ import onnxruntime
 import pytest
 import torch
 
-from vidtrans.runtime import RuntimeOptions
 from vidtrans.backends.selection import select_backend
 from vidtrans.cli import main
 from vidtrans.ortpackages import INSTALL_HINT
+from vidtrans.runtime import RuntimeOptions
 from vidtrans.video import EncodeOptions
 
 NAMES = ["python", "torch", "onnxruntime", "tensorrt", "pyav", "backend", "encoder", "cpu path"]

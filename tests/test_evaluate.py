@@ -10,13 +10,13 @@ import numpy as np
 import pytest
 import torch
 
-from vidtrans.runtime import RuntimeOptions
 from vidtrans.cli import main
 from vidtrans.errors import OutputError, UsageError
 from vidtrans.evaluate import EvalOptions, evaluate, match_pairs
 from vidtrans.images import read_image, write_image
 from vidtrans.modeldir import ModelInfo, open_model, save_model
 from vidtrans.networks import ResnetGeneratorConfig, build_generator
+from vidtrans.runtime import RuntimeOptions
 
 TINY = ResnetGeneratorConfig(ngf=4, n_blocks=1)
 

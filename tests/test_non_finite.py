@@ -15,12 +15,12 @@ import numpy as np
 import pytest
 import torch
 
-from vidtrans.runtime import RuntimeOptions
 from vidtrans.conversion import ConvertOptions, convert
 from vidtrans.evaluate import EvalOptions, evaluate
 from vidtrans.images import read_image, write_image
 from vidtrans.modeldir import ModelDirectory, ModelInfo, save_model
 from vidtrans.networks import ResnetGeneratorConfig, build_generator, init_weights
+from vidtrans.runtime import RuntimeOptions
 from vidtrans.synthesis import SynthOptions, synth
 from vidtrans.translator import NonFiniteOutput, Translator
 

@@ -9,11 +9,11 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-from vidtrans.runtime import RuntimeOptions
 from vidtrans.backends.factory import create_backend
 from vidtrans.frames import Frame, FrameBatch
 from vidtrans.modeldir import ModelDirectory
 from vidtrans.pipeline import batches, run_pipeline
+from vidtrans.runtime import RuntimeOptions
 from vidtrans.translator import Translator
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")

@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 import torch
 
-from vidtrans.runtime import RuntimeOptions
 from vidtrans.backends.base import Backend
 from vidtrans.backends.factory import create_backend
 from vidtrans.backends.onnxruntime_backend import OnnxRuntimeBackend
@@ -18,6 +17,7 @@ from vidtrans.backends.torch_backend import TorchBackend, preferred_memory_forma
 from vidtrans.errors import ModelError, UsageError
 from vidtrans.modeldir import ModelDirectory, ModelInfo, save_model
 from vidtrans.networks import UnetGeneratorConfig, build_generator, init_weights
+from vidtrans.runtime import RuntimeOptions
 from vidtrans.translator import Translator
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
