@@ -16,7 +16,7 @@ import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import typer
 from typer.core import TyperGroup
@@ -198,6 +198,22 @@ _ENCODER_HELP = ("auto (NVENC where it works, else libx264 at preset veryfast; V
 _PRESET_HELP = "Speed preset of the named --encoder (x264/x265: ultrafast..veryslow, NVENC: p1..p7)."
 
 
+def _report(summary: Any, *, as_json: bool, quiet: bool, notes: tuple[str, ...] = ()) -> None:
+    """Print a job's summary (JSON on stdout, or `notes` and its line on stderr unless quiet); exit 3 when items
+    failed. `summary` has `to_dict()`, `line()` and `problems()` (convert, synth and merge summaries)."""
+    from vidtrans.console import info
+    from vidtrans.errors import PartialFailure
+
+    if as_json:
+        typer.echo(json.dumps(summary.to_dict(), indent=2))
+    elif not quiet:
+        for note in notes:
+            info(f"note: {note}")
+        info(summary.line())
+    if summary.problems():
+        raise PartialFailure(summary.problems())
+
+
 @app.command("convert", rich_help_panel=_TRANSLATE)
 @runtime_options
 @engine_options
@@ -231,9 +247,8 @@ def convert_command(
 ) -> None:
     """Translate a video, an image, a folder of images or a folder of videos with a model (streamed in batches;
     a folder of videos one video at a time, or on Ray with --engine ray)."""
-    from vidtrans.console import info
     from vidtrans.conversion import ConvertOptions, convert
-    from vidtrans.errors import PartialFailure
+    from vidtrans.errors import UsageError
 
     if workers is not None and ray is None:
         raise UsageError("--workers goes with --engine ray")
@@ -242,13 +257,7 @@ def convert_command(
         resize=_resize_spec(size, short_side, scale), keep_size=keep_size, side_by_side=side_by_side, review=review,
         frame_format=frame_format, fps=fps, overwrite=overwrite, progress=not quiet,
         ray=dataclasses.replace(ray, workers=workers) if ray else None)
-    summary = convert(input, output, model=model, options=options)
-    if as_json:
-        typer.echo(json.dumps(summary.to_dict(), indent=2))
-    elif not quiet:
-        info(summary.line())
-    if summary.problems():
-        raise PartialFailure(summary.problems())
+    _report(convert(input, output, model=model, options=options), as_json=as_json, quiet=quiet)
 
 
 @app.command("bench", rich_help_panel=_MEASURE)
@@ -625,21 +634,14 @@ def synth_command(
     """Translate a labelled dataset or sampled video frames into OUTPUT: labels copied, a manifest, resumable,
     shardable (`--shard I/N`, torchrun, Slurm arrays), then `vidtrans synth --merge OUTPUT` for sharded jobs;
     `--engine ray` runs it on a Ray cluster."""
-    from vidtrans.console import info
-    from vidtrans.errors import PartialFailure, UsageError
+    from vidtrans.errors import UsageError
 
     if merge is not None:
         if input is not None or output is not None or model is not None or ray is not None:
             raise UsageError("--merge takes only the output folder: vidtrans synth --merge OUTPUT")
         from vidtrans.synthesis import merge_job
 
-        report = merge_job(merge)
-        if as_json:
-            typer.echo(json.dumps(report.to_dict(), indent=2))
-        elif not quiet:
-            info(report.line())
-        if report.problems():
-            raise PartialFailure(report.problems())
+        _report(merge_job(merge), as_json=as_json, quiet=quiet)
         return
     if input is None or output is None:
         raise UsageError("synth needs INPUT and OUTPUT (or --merge OUTPUT)")
@@ -654,14 +656,7 @@ def synth_command(
         shard=Shard.parse(shard) if shard else None, workers=None if ray else workers, overwrite=overwrite,
         progress=not quiet, ray=dataclasses.replace(ray, workers=workers) if ray else None)
     summary = synth(input, output, model=model, options=options)
-    if as_json:
-        typer.echo(json.dumps(summary.to_dict(), indent=2))
-    elif not quiet:
-        for note in summary.notes:
-            info(f"note: {note}")
-        info(summary.line())
-    if summary.problems():
-        raise PartialFailure(summary.problems())
+    _report(summary, as_json=as_json, quiet=quiet, notes=summary.notes)
 
 
 # --- entry point ----------------------------------------------------------------------------------------

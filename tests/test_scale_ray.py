@@ -23,7 +23,7 @@ pytest.importorskip("ray.data", reason="Ray Data is not installed (pip install -
 
 from vidtrans.cli import main  # noqa: E402
 from vidtrans.engines import RayOptions  # noqa: E402
-from vidtrans.images import read_image, write_image  # noqa: E402
+from vidtrans.images import read_image  # noqa: E402
 from vidtrans.modeldir import ModelDirectory  # noqa: E402
 from vidtrans.runtime import RuntimeOptions  # noqa: E402
 from vidtrans.scale.cluster import TEMP_DIR  # noqa: E402

@@ -17,9 +17,12 @@ import typing
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any, Literal, Optional
+from typing import TYPE_CHECKING, Any, Literal, Optional
 
 import typer
+
+if TYPE_CHECKING:
+    from typer.models import OptionInfo
 
 from vidtrans.engines import RayOptions, ray_options
 from vidtrans.runtime import OrtOptions, RuntimeOptions
