@@ -402,3 +402,11 @@ def test_review_refusals(tmp_path: Path, make_clip: ClipMaker, tiny_model: Model
     with pytest.raises(UsageError, match=message):
         review = tmp_path / changes.pop("review", "review.mp4")
         convert(clip, tmp_path / output, model=tiny_model, options=_options(review=review, **changes))
+
+
+def test_workers_without_the_ray_engine_is_a_usage_error(tmp_path: Path, make_clip: ClipMaker,
+                                                         tiny_model: ModelDirectory,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    clip = make_clip("drive.mp4", frames=2)
+    code, _, err = _cli(capsys, clip, "-o", tmp_path / "out.mp4", "--model", tiny_model.path, "--workers", "2")
+    assert code == 2 and err == "vidtrans: error: --workers goes with --engine ray\n"
