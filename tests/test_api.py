@@ -205,3 +205,18 @@ def test_the_cli_and_the_api_share_defaults(command: str, options: str) -> None:
         if isinstance(defaults[param.name], tuple) and isinstance(cli_default, str):
             cli_default = parse_size(cli_default)  # --size WxH
         assert cli_default == defaults[param.name], f"vidtrans {command} --{param.name}"
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_cuda_tensors_stay_on_the_gpu(tiny_model: ModelDirectory) -> None:
+    batch = torch.from_numpy(_frames(4, 32, 48, seed=3))
+    with vidtrans.load(tiny_model.path, backend="torch", device="cpu") as cpu:
+        expected = cpu(batch)
+    with vidtrans.load(tiny_model.path, backend="torch", device="cuda", precision="fp32") as gpu:
+        on_gpu = batch.cuda().permute(0, 3, 1, 2)  # made on the caller's stream, read on the model's
+        out = gpu(on_gpu)
+        floats = gpu(on_gpu.float() / 255, value_range=(0, 1))
+    assert out.device.type == "cuda" and out.dtype == torch.uint8
+    assert (out.permute(0, 2, 3, 1).cpu().int() - expected.int()).abs().max() <= 1
+    assert floats.device.type == "cuda" and (floats * 255 - out.float()).abs().max() <= 0.51
