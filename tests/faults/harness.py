@@ -9,25 +9,30 @@ checks, for every case:
   expected prefix (`vidtrans: error: ` unless said otherwise) and holds the expected words; any other line
   is a `vidtrans: warning: `;
 - nothing lost: every file the workspace held before the run (inputs, and outputs that were already there)
-  is unchanged, byte for byte, unless the case says it may be replaced;
+  is the same file (same inode), unchanged byte for byte, unless the case says it may be replaced;
 - nothing half-written: no `.partial-` files or folders and no `.lock` files anywhere in the workspace, the
   temporary folder ($TMPDIR) is empty again, and every file the run wrote is complete (videos decode without
   a bad frame, images decode, JSON parses).
 
 Each case runs `vidtrans.cli.main` in a new process forked from a server that imported vidtrans and torch
-once (multiprocessing's forkserver), so a case costs a fork rather than a two-second interpreter start.
+once (multiprocessing's forkserver), so a case costs a fork rather than a two-second interpreter start. The
+process' $TMPDIR is the workspace's `tmp` and $VIDTRANS_HOME is `{root}/home` (registered models land there).
 Cases can act while the run is in the middle (`during`: the process is paused with SIGSTOP once it writes,
 the hook runs, then it continues), rerun the command afterwards (`rerun`), feed standard input, or cap the
-size of files the process may write.
+size of files the process may write. Checks a row can add: `says` (words in stderr), `warns` (exactly these
+warnings) and `nothing_written`.
 
 To add cases for another area, write `tests/faults/test_<area>_faults.py` with a list of `FaultCase` rows and
 a test that calls `run_case(case, workspace)` for each (see `test_media_faults.py`); the `workspace` fixture
-(tests/faults/conftest.py) gives every case its own folders and the shared tiny model as `{model}`.
+(tests/faults/conftest.py) gives every case its own folders and the shared tiny model as `{model}`. Files
+that are costly to make are made once in a module fixture and copied in by the test (see
+`test_model_faults.py`).
 """
 
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
 import multiprocessing
 import os
@@ -45,10 +50,20 @@ from pathlib import Path
 ERROR = "vidtrans: error: "
 WARNING = "vidtrans: warning: "
 TIMEOUT_S = 120
+Identity = tuple[int, str]
+"""A file's inode and the sha256 of its bytes: the same file, unchanged."""
+
+PRELOAD = ("torch", "torch._dynamo", "vidtrans.cli", "vidtrans.conversion", "vidtrans.synthesis",
+           "vidtrans.importer", "vidtrans.training.loop")
+"""What the fork server imports once for every case: the commands the cases run, and torch._dynamo, which
+every torch optimizer imports and which makes torch's cache folder in $TMPDIR on import (here once, in the
+server's $TMPDIR, not in each case's)."""
 
 os.environ.setdefault("OPENCV_LOG_LEVEL", "SILENT")  # as the CLI sets it, before the server imports OpenCV
+if missing := [name for name in PRELOAD if importlib.util.find_spec(name) is None]:
+    raise ImportError(f"fault harness: no module {missing}")  # the fork server would skip them without a word
 _CONTEXT = multiprocessing.get_context("forkserver")
-_CONTEXT.set_forkserver_preload(["vidtrans.cli", "vidtrans.convert", "vidtrans.synth", "torch"])
+_CONTEXT.set_forkserver_preload(list(PRELOAD))
 
 
 @dataclass
@@ -59,8 +74,10 @@ class Workspace:
     model: Path
     cleanups: list[Callable[[], None]] = field(default_factory=list)
     runs: int = 0
-    kept: dict[Path, str] = field(default_factory=dict)
-    """Files another program wrote during a run (see `write_file`), with their hashes: they must stay."""
+    before: dict[Path, Identity] = field(default_factory=dict)
+    """The files the workspace held when the case's run started (see `snapshot`)."""
+    kept: dict[Path, Identity] = field(default_factory=dict)
+    """Files another program wrote during a run (see `write_file`): they must stay."""
 
     def __post_init__(self) -> None:
         for folder in (self.inputs, self.outputs, self.tmp):
@@ -212,15 +229,20 @@ def _files(root: Path) -> Iterator[Path]:
                 yield path
 
 
-def _digest(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+def _identity(path: Path) -> Identity:
+    return path.stat().st_ino, hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def snapshot(workspace: Workspace, may_change: tuple[str, ...] = ()) -> dict[Path, str]:
-    """The hash of every file the workspace holds (except the harness' own), besides those that may change."""
+def snapshot(workspace: Workspace) -> dict[Path, Identity]:
+    """The identity of every file the workspace holds, except the harness' own (`.run-*`)."""
+    return {path: _identity(path) for path in _files(workspace.root) if not path.name.startswith(".run-")}
+
+
+def _unchangeable(workspace: Workspace, may_change: tuple[str, ...]) -> dict[Path, Identity]:
+    """The files the workspace held before the run, besides those under `may_change`, and those kept."""
     changeable = [Path(workspace.fill(p)) for p in may_change]
-    return {path: _digest(path) for path in _files(workspace.root)
-            if not path.name.startswith(".run-") and not any(c == path or c in path.parents for c in changeable)}
+    return {**{path: identity for path, identity in workspace.before.items()
+               if not any(c == path or c in path.parents for c in changeable)}, **workspace.kept}
 
 
 def leftovers(workspace: Workspace) -> list[str]:
@@ -264,7 +286,7 @@ def check_lines(case: FaultCase, workspace: Workspace, result: Result) -> None:
 def run_case(case: FaultCase, workspace: Workspace) -> Result:
     """Set up, run and check one case; returns the result of its (last) run for further checks."""
     case.setup(workspace)
-    before = snapshot(workspace, case.may_change)
+    workspace.before = snapshot(workspace)
     running = Running(workspace, list(case.command), stdin=case.stdin, file_size_limit=case.file_size_limit)
     if case.during is not None:
         when = case.when or partial_under(workspace.outputs)
@@ -284,14 +306,13 @@ def run_case(case: FaultCase, workspace: Workspace) -> Result:
     if case.rerun:
         result = run_cli(workspace, case.command, stdin=case.stdin)
         assert result.code == 0, f"the rerun failed: {result.stderr}"
-    before.update(workspace.kept)
-    after = {path: _digest(path) for path in _files(workspace.root)}
-    lost = sorted(str(p.relative_to(workspace.root)) for p, digest in before.items() if after.get(p) != digest)
-    assert not lost, f"changed or lost: {lost}"
+    before = _unchangeable(workspace, case.may_change)
+    after = snapshot(workspace)
+    lost = sorted(str(p.relative_to(workspace.root)) for p, identity in before.items() if after.get(p) != identity)
+    assert not lost, f"changed, replaced or lost: {lost}"
     assert not leftovers(workspace), f"left behind: {leftovers(workspace)}"
     for path in after.keys() - before.keys():
-        if not path.name.startswith(".run-"):
-            check_complete(path)
+        check_complete(path)
     for check in case.checks:
         check(workspace, result)
     return result
@@ -305,6 +326,35 @@ class _gone_is_fine:
 
     def __exit__(self, kind: object, *rest: object) -> bool:
         return kind is ProcessLookupError
+
+
+# --- checks for `FaultCase.checks` ---------------------------------------------------------------------
+
+
+def says(*fragments: str) -> Check:
+    """Stderr holds each of these words (paths filled in), each within one line."""
+    def check(workspace: Workspace, result: Result) -> None:
+        for fragment in map(workspace.fill, fragments):
+            assert any(fragment in line for line in result.lines), f"{fragment!r} not in {result.lines}"
+    return check
+
+
+def warns(*fragments: str) -> Check:
+    """Stderr holds exactly one warning line for each of these words (paths filled in), in this order;
+    `warns()`: no warning at all."""
+    def check(workspace: Workspace, result: Result) -> None:
+        warnings = [line for line in result.lines if line.startswith(WARNING)]
+        expected = [workspace.fill(fragment) for fragment in fragments]
+        assert len(warnings) == len(expected) and all(f in w for f, w in zip(expected, warnings)), \
+            f"expected warnings holding {expected}: {warnings}"
+    return check
+
+
+def nothing_written(workspace: Workspace, result: Result) -> None:
+    """The run wrote no file: the workspace holds only what it held before (and what another program wrote)."""
+    written = sorted(str(p.relative_to(workspace.root)) for p in _files(workspace.root)
+                     if p not in workspace.before and p not in workspace.kept and not p.name.startswith(".run-"))
+    assert not written, f"written: {written}"
 
 
 # --- hooks and triggers for `during` -------------------------------------------------------------------
@@ -342,7 +392,7 @@ def write_file(path: str, data: bytes) -> Hook:
     def hook(workspace: Workspace, running: Running) -> None:
         target = Path(workspace.fill(path))
         target.write_bytes(data)
-        workspace.kept[target] = _digest(target)
+        workspace.kept[target] = _identity(target)
     return hook
 
 
