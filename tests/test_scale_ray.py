@@ -140,7 +140,22 @@ def _translate_actors() -> dict[str, dict]:
             if "_Translate" in actor.get("ActorClassName", "")}
 
 
-def test_synth_on_ray_survives_a_killed_actor_with_every_item_once(tmp_path: Path, tiny_model: ModelDirectory) -> None:
+@pytest.fixture(scope="module")
+def slow_model(tmp_path_factory: pytest.TempPathFactory) -> ModelDirectory:
+    """A generator wide enough (ngf 32, 6 blocks) that 40 items take seconds: the actor is killed mid-job
+    however busy the machine, not after the job ended."""
+    import torch
+
+    from vidtrans.modeldir import ModelInfo, save_model
+    from vidtrans.networks import ResnetGeneratorConfig, build_generator, init_weights
+
+    torch.manual_seed(0)
+    config = ResnetGeneratorConfig(ngf=32, n_blocks=6)
+    return save_model(tmp_path_factory.mktemp("models") / "slow", ModelInfo(name="slow", generator=config),
+                      init_weights(build_generator(config)))
+
+
+def test_synth_on_ray_survives_a_killed_actor_with_every_item_once(tmp_path: Path, slow_model: ModelDirectory) -> None:
     count = 40
     data = gta5_tree(tmp_path / "scenes", count=count, size=(192, 128))
     out = tmp_path / "out"
@@ -161,7 +176,7 @@ def test_synth_on_ray_survives_a_killed_actor_with_every_item_once(tmp_path: Pat
     killer = threading.Thread(target=kill_the_actor_mid_job, daemon=True)
     killer.start()
     try:
-        summary = synth(data, out, model=tiny_model, options=SynthOptions(
+        summary = synth(data, out, model=slow_model, options=SynthOptions(
             runtime=CPU_TORCH, batch_size=2, progress=False, ray=RayOptions()))
     finally:
         stop.set()
@@ -174,7 +189,7 @@ def test_synth_on_ray_survives_a_killed_actor_with_every_item_once(tmp_path: Pat
     assert not [name for name in files(out) if _TEMPORARY.match(Path(name).name)]
     records, total = manifest(out)
     assert total["ok"] == count and [r["key"] for r in records] == [f"images/{i:05d}.png" for i in range(count)]
-    translator = Translator.from_model(tiny_model, CPU_TORCH)
+    translator = Translator.from_model(slow_model, CPU_TORCH)
     for record in records:  # each output is the translation of its own input, not of another's
         wanted = translator.translate(read_image(data / record["source"])[None])[0]
         assert np.abs(read_image(out / record["output"]).astype(int) - wanted.astype(int)).max() <= 1
