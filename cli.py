@@ -662,19 +662,6 @@ def synth_command(
 # --- entry point ----------------------------------------------------------------------------------------
 
 
-_MODEL_COMMANDS = frozenset({"convert", "synth", "bench", "eval", "demo", "train", "export"})
-
-
-def _choose_cpu_threads() -> None:
-    """Give the model the idle cores (`vidtrans.threads`) before torch starts its thread pool; a user's
-    VIDTRANS_THREADS or OMP_NUM_THREADS wins."""
-    from vidtrans.threads import model_threads
-
-    chosen = os.environ.get("OMP_NUM_THREADS") or str(model_threads())
-    os.environ.setdefault("VIDTRANS_THREADS", chosen)
-    os.environ.setdefault("OMP_NUM_THREADS", os.environ["VIDTRANS_THREADS"])
-
-
 def _click_exception_type() -> type[Exception]:
     """click's ClickException: inside typer since typer vendored click, from click itself before."""
     try:
@@ -735,8 +722,6 @@ def main(argv: list[str] | None = None) -> int:
     """
     args = list(sys.argv[1:] if argv is None else argv)
     os.environ.setdefault("OPENCV_LOG_LEVEL", "SILENT")  # vidtrans reports unreadable images itself
-    if args and args[0] in _MODEL_COMMANDS:
-        _choose_cpu_threads()
     try:
         with _stop_signals_interrupt():
             code = app(args=args, prog_name="vidtrans", standalone_mode=False)

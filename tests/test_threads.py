@@ -1,42 +1,39 @@
-"""The CPU thread choice: idle cores for the model, the user's override first."""
+"""The CPU threads: how many parts of a batch ONNX Runtime runs at once, and that the parts add up."""
 
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 
+import numpy as np
 import pytest
+import torch
 
-from vidtrans.threads import busy_cpus, model_threads, usable_cpus
+from vidtrans.backends.factory import create_backend
+from vidtrans.modeldir import ModelDirectory
+from vidtrans.runtime import OrtOptions, RuntimeOptions
+from vidtrans.threads import cpu_lanes, usable_cpus
 
 
-@pytest.mark.parametrize(("cpus", "busy", "threads"), [
-    (2, 0.0, 2), (2, 1.0, 1), (2, 1.9, 1), (2, 5.0, 1), (16, 0.0, 15), (16, 8.2, 7), (4, 1.0, 2), (1, 0.0, 1),
-])
-def test_the_model_gets_the_idle_cores(cpus: int, busy: float, threads: int, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_lanes_are_the_usable_cores_unless_told(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("VIDTRANS_THREADS", raising=False)
-    assert model_threads(cpus=cpus, busy=busy) == threads
-
-
-def test_vidtrans_threads_overrides(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert cpu_lanes() == usable_cpus() and 1 <= usable_cpus() <= (os.cpu_count() or 1)
     monkeypatch.setenv("VIDTRANS_THREADS", "3")
-    assert model_threads(cpus=2, busy=2.0) == 3
+    assert cpu_lanes() == 3
+    monkeypatch.setenv("VIDTRANS_THREADS", "many")
+    assert cpu_lanes() == usable_cpus()
 
 
-def test_the_machine_is_read() -> None:
-    assert 1 <= usable_cpus() <= (os.cpu_count() or 1)
-    assert 0.0 <= busy_cpus(0.05) <= (os.cpu_count() or 1) + 0.5
-
-
-def test_the_cli_sets_torchs_threads_before_torch_starts() -> None:
-    """`vidtrans convert` in a fresh process: torch starts with the chosen count; OMP_NUM_THREADS wins."""
-    probe = ("import os, sys; from vidtrans.cli import _choose_cpu_threads; _choose_cpu_threads(); import torch; "
-             "print(os.environ['VIDTRANS_THREADS'], torch.get_num_threads())")
-    env = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "VIDTRANS_THREADS")}
-    chosen, torch_threads = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True,
-                                           check=True).stdout.split()
-    assert chosen == torch_threads and 1 <= int(chosen) <= usable_cpus()
-    pinned = subprocess.run([sys.executable, "-c", probe], env={**env, "OMP_NUM_THREADS": "1"},
-                            capture_output=True, text=True, check=True).stdout.split()
-    assert pinned == ["1", "1"]
+def test_a_batch_split_over_lanes_equals_the_batch_run_whole(tiny_model: ModelDirectory,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VIDTRANS_THREADS", "3")
+    lanes = create_backend(tiny_model, RuntimeOptions(backend="onnxruntime", device="cpu"))
+    whole = create_backend(tiny_model, RuntimeOptions(backend="onnxruntime", device="cpu",
+                                                      ort=OrtOptions(intra_op_threads=1)))
+    assert lanes._lane_session.get_session_options().intra_op_num_threads == 1  # type: ignore[attr-defined]
+    assert lanes._session.get_session_options().intra_op_num_threads == 3  # type: ignore[attr-defined]
+    assert whole._lane_session is None  # type: ignore[attr-defined]
+    batch = torch.from_numpy(np.random.default_rng(0).uniform(-1, 1, (5, 3, 24, 32)).astype(np.float32))
+    for n in (5, 2, 1):  # 5 frames in parts of 2, 2 and 1; 2 in parts of 1; 1 whole on the wide session
+        assert torch.allclose(lanes.run(batch[:n]), whole.run(batch[:n]), atol=1e-6)
+    lanes.close()
+    whole.close()

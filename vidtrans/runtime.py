@@ -39,7 +39,7 @@ class OrtOptions:
     tensorrt_cache_dir: Path | None = None
     """Where the TensorRT provider caches engines; default: the model's `engines/onnxruntime` folder."""
     intra_op_threads: int = 0
-    """CPU threads per operator (0: vidtrans' choice for the machine, see `vidtrans.threads`)."""
+    """CPU threads per operator; 0: vidtrans' choice, batches split over the usable cores (`vidtrans.threads`)."""
 
     def __post_init__(self) -> None:
         _check_choice("--ort-cudnn-search", self.cudnn_conv_algo_search, CUDNN_SEARCH_CHOICES)

@@ -10,11 +10,17 @@ On CUDA the providers run on the backend's own stream (the provider option `user
 the translator queues everything else on, so `run` needs no host-side synchronisation before it, and with
 the run option `disable_synchronize_execution_providers` it returns once the graph is queued, leaving the
 stream busy: two batches are truly in flight. The graph takes contiguous NCHW (`memory_format`).
+
+On the CPU a batch is split into `vidtrans.threads.cpu_lanes()` parts (the usable cores), run at once, each by
+a single-threaded session, with thread spinning off; a single frame runs on one session with that many
+threads. That loses the least when another process takes a core, and is as fast on a quiet machine (see
+`vidtrans.threads`). An explicit `OrtOptions.intra_op_threads` runs every batch on one session instead.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +41,7 @@ from vidtrans.ortpackages import (
     installed_packages,
 )
 from vidtrans.runtime import OrtOptions
-from vidtrans.threads import model_threads
+from vidtrans.threads import cpu_lanes
 
 NO_SYNC_RUN_OPTION = "disable_synchronize_execution_providers"
 """Run option: do not synchronise the providers' streams with the host at the end of a run."""
@@ -95,7 +101,8 @@ class OnnxRuntimeBackend:
     memory_format = torch.contiguous_format
 
     def __init__(self, session: Any, *, device: torch.device, precision: Precision, size_multiple: int,
-                 out_channels: int, stream: DeviceStream, run_options: Any = None) -> None:
+                 out_channels: int, stream: DeviceStream, run_options: Any = None, lane_session: Any = None,
+                 lanes: int = 1) -> None:
         self.device = device
         self.precision = precision
         self.input_dtype = torch.float32  # the fp16 export keeps fp32 inputs and outputs
@@ -109,6 +116,9 @@ class OnnxRuntimeBackend:
         self._output_name = session.get_outputs()[0].name
         self._device_type = "cuda" if device.type == "cuda" else "cpu"
         self._device_id = device.index or 0
+        self._lane_session = lane_session
+        self._lane_count = lanes
+        self._lanes = ThreadPoolExecutor(lanes, thread_name_prefix="vidtrans-ort") if lane_session else None
 
     @classmethod
     def from_model(cls, model: ModelDirectory, *, device: torch.device, precision: Precision, inverse: bool = False,
@@ -132,14 +142,20 @@ class OnnxRuntimeBackend:
             cache_dir.mkdir(parents=True, exist_ok=True)
             info(f"onnxruntime: the TensorRT provider builds an engine for each new frame size on first use (this "
                  f"can take minutes); engines are cached in {cache_dir}")
-        session_options = ort.SessionOptions()
-        session_options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        session_options.log_severity_level = 3
-        if options.intra_op_threads or device.type == "cpu":
-            session_options.intra_op_num_threads = options.intra_op_threads or model_threads()
-        session = ort.InferenceSession(str(artifact.path), session_options,
-                                       providers=[name for name, _ in providers],
-                                       provider_options=[opts for _, opts in providers])
+        lanes = cpu_lanes() if device.type == "cpu" and not options.intra_op_threads else 1
+
+        def open_session(threads: int) -> Any:
+            session_options = ort.SessionOptions()
+            session_options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+            session_options.log_severity_level = 3
+            if threads:
+                session_options.intra_op_num_threads = threads
+            if device.type == "cpu":  # spinning threads stall each other when the machine is shared
+                session_options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+            return ort.InferenceSession(str(artifact.path), session_options, providers=[name for name, _ in providers],
+                                        provider_options=[opts for _, opts in providers])
+
+        session = open_session(options.intra_op_threads or (lanes if device.type == "cpu" else 0))
         if device.type == "cuda" and "CUDAExecutionProvider" not in session.get_providers():
             raise MissingExtraError(f"onnxruntime could not start its CUDA provider (providers in use: "
                                     f"{', '.join(session.get_providers())}): check the CUDA and cuDNN libraries "
@@ -150,7 +166,8 @@ class OnnxRuntimeBackend:
             run_options.add_run_config_entry(NO_SYNC_RUN_OPTION, "1")
         generator = model.info.generator
         return cls(session, device=device, precision=precision, size_multiple=generator.size_multiple,
-                   out_channels=generator.out_channels, stream=stream, run_options=run_options)
+                   out_channels=generator.out_channels, stream=stream, run_options=run_options,
+                   lane_session=open_session(1) if lanes > 1 else None, lanes=lanes)
 
     def run(self, batch: torch.Tensor) -> torch.Tensor:
         """Translate (N, C, H, W) float32 in [-1, 1] on the backend's device; the output is a new tensor there.
@@ -165,14 +182,27 @@ class OnnxRuntimeBackend:
             batch = batch.contiguous()
             n, _, height, width = batch.shape
             output = torch.empty((n, self._out_channels, height, width), dtype=self.input_dtype, device=self.device)
-        binding = self._session.io_binding()
+        if self._lanes is not None and n > 1:  # parts of the batch at once, one single-threaded run each
+            parts = zip(batch.tensor_split(self._lane_count), output.tensor_split(self._lane_count))
+            list(self._lanes.map(lambda part: self._run_bound(self._lane_session, *part), parts))
+        else:
+            self._run_bound(self._session, batch, output)
+        return output
+
+    def _run_bound(self, session: Any, batch: torch.Tensor, output: torch.Tensor) -> None:
+        """Run `session` on `batch` into `output`, both bound by address (contiguous, on the backend's device)."""
+        if not len(batch):
+            return
+        binding = session.io_binding()
         binding.bind_input(self._input_name, self._device_type, self._device_id, np.float32, list(batch.shape),
                            batch.data_ptr())
         binding.bind_output(self._output_name, self._device_type, self._device_id, np.float32, list(output.shape),
                             output.data_ptr())
-        self._session.run_with_iobinding(binding, self._run_options)
-        return output
+        session.run_with_iobinding(binding, self._run_options)
 
     def close(self) -> None:
-        """Release the session (and the GPU memory of its providers)."""
-        self._session = None
+        """Release the sessions (and the GPU memory of their providers) and the CPU lanes."""
+        self._session = self._lane_session = None
+        if self._lanes is not None:
+            self._lanes.shutdown()
+            self._lanes = None

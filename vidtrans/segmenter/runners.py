@@ -23,7 +23,7 @@ from vidtrans.fsutil import folder_listing, sha256_file
 from vidtrans.modeldir import check_state_dict, read_safetensors
 from vidtrans.resize import resize_rgb
 from vidtrans.segmenter.spec import SegmenterSpec, read_spec, sidecar_path
-from vidtrans.threads import model_threads
+from vidtrans.threads import cpu_lanes
 
 SPEC_FILE = "segmenter.json"
 WEIGHTS_FILE = "segmenter.safetensors"
@@ -83,7 +83,7 @@ class OnnxSegmenter(Segmenter):
         options = ort.SessionOptions()
         options.log_severity_level = 3
         if device.type == "cpu":
-            options.intra_op_num_threads = model_threads()
+            options.intra_op_num_threads = cpu_lanes()
         try:
             self.session = ort.InferenceSession(str(path), options, providers=providers)
         except Exception as error:  # noqa: BLE001 - onnxruntime's errors have no common public base class
