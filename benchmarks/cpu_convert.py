@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import multiprocessing
 import shutil
 import statistics
 import subprocess
@@ -30,6 +29,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from busy import one_busy_core
 
 FRAMES = 40  # the `vidtrans demo` clip
 REFERENCE_LOOP = r'''
@@ -118,23 +119,10 @@ def vidtrans_convert(clip: Path, work: Path, extra: list[str]) -> tuple[float, f
     return time.perf_counter() - started, json.loads(done.stdout)["wall_s"]
 
 
-def _burn() -> None:
-    while True:
-        pass
-
-
 def measure(clip: Path, work: Path, repeats: int, extra: list[str], *, busy: bool) -> dict[str, float]:
-    burner = multiprocessing.Process(target=_burn, daemon=True) if busy else None
-    if burner is not None:
-        burner.start()
-        time.sleep(1.0)
-    try:
+    with one_busy_core(busy):
         ref = [reference(clip, work / "ref") for _ in range(repeats)]
         ours = [vidtrans_convert(clip, work / "ours", extra) for _ in range(repeats)]
-    finally:
-        if burner is not None:
-            burner.terminate()
-            burner.join()
     ref_wall, ref_translate = (statistics.median(run[i] for run in ref) for i in (0, 1))
     our_wall, our_translate = (statistics.median(run[i] for run in ours) for i in (0, 1))
     return {"reference_fps": round(FRAMES / ref_translate, 2), "vidtrans_fps": round(FRAMES / our_translate, 2),

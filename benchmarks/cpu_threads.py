@@ -15,15 +15,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import multiprocessing
 import sys
 import time
 from pathlib import Path
 
-
-def _burn() -> None:
-    while True:
-        pass
+from busy import one_busy_core
 
 
 def _rate(backend: object, batch: object, repeats: int) -> float:
@@ -69,14 +65,8 @@ def main() -> int:
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     quiet = measure(args)
-    burner = multiprocessing.Process(target=_burn, daemon=True)
-    burner.start()
-    time.sleep(1.0)
-    try:
+    with one_busy_core():
         busy = measure(args)
-    finally:
-        burner.terminate()
-        burner.join()
     doc = {"model": args.model, "size": args.size, "batch_size": args.batch_size,
            "frames_per_second": {name: {"quiet": quiet[name], "busy": busy[name]} for name in quiet}}
     print(json.dumps(doc, indent=2))

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from vidtrans.console import Progress, format_duration, warn
-from vidtrans.engines import RayOptions
+from vidtrans.engines import RayOptions, check_batch_job
 from vidtrans.errors import InputError, OutputError, UsageError
 from vidtrans.frames import Frame, FrameBatch, check_min_size
 from vidtrans.fsutil import atomic_path, check_writable_target, claim_output
@@ -79,10 +79,7 @@ class ConvertOptions:
     ray: RayOptions | None = None
 
     def __post_init__(self) -> None:
-        if isinstance(self.batch_size, bool) or not isinstance(self.batch_size, int) or self.batch_size < 1:
-            raise UsageError(f"--batch-size must be a positive integer; got {self.batch_size!r}")
-        if self.ray is not None and not isinstance(self.ray, RayOptions):
-            raise UsageError(f"ray must be a RayOptions or None; got {type(self.ray).__name__}")
+        check_batch_job(self.batch_size, self.ray)
         if self.keep_size and not self.resize.active:
             raise UsageError("--keep-size needs one of --size, --short-side or --scale")
         if self.review is not None and self.side_by_side:

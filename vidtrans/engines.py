@@ -41,6 +41,14 @@ class RayOptions:
             raise UsageError(f"--gpus-per-worker must be 0 or more; got {self.gpus_per_worker!r}")
 
 
+def check_batch_job(batch_size: object, ray: object) -> None:
+    """The checks `convert` and `synth` share: a positive `--batch-size`, and `ray` a RayOptions or None."""
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise UsageError(f"--batch-size must be a positive integer; got {batch_size!r}")
+    if ray is not None and not isinstance(ray, RayOptions):
+        raise UsageError(f"ray must be a RayOptions or None; got {type(ray).__name__}")
+
+
 def ray_options(engine: str, *, address: str | None = None,
                 gpus_per_worker: float | None = None) -> RayOptions | None:
     """The `RayOptions` of `--engine ray` and its options, or None for `--engine local` (which takes none)."""

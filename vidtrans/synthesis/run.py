@@ -21,7 +21,7 @@ from typing import Any
 
 from vidtrans.backends.selection import BackendChoice
 from vidtrans.console import format_duration, info
-from vidtrans.engines import RayOptions
+from vidtrans.engines import RayOptions, check_batch_job
 from vidtrans.errors import InputError, ModelError, UsageError
 from vidtrans.modeldir import ModelDirectory
 from vidtrans.pipes import input_name, is_pipe
@@ -67,10 +67,7 @@ class SynthOptions:
     ray: RayOptions | None = None
 
     def __post_init__(self) -> None:
-        if isinstance(self.batch_size, bool) or not isinstance(self.batch_size, int) or self.batch_size < 1:
-            raise UsageError(f"--batch-size must be a positive integer; got {self.batch_size!r}")
-        if self.ray is not None and not isinstance(self.ray, RayOptions):
-            raise UsageError(f"ray must be a RayOptions or None; got {type(self.ray).__name__}")
+        check_batch_job(self.batch_size, self.ray)
         if self.workers is not None and (not isinstance(self.workers, int) or self.workers < 1):
             raise UsageError(f"--workers must be a positive integer; got {self.workers!r}")
         if self.format not in OUTPUT_FORMATS:
