@@ -149,7 +149,8 @@ class TranslationModel:
         if frames.dtype == torch.uint8:
             if value_range is not None:
                 raise UsageError("value_range applies to float input; uint8 pixels are 0-255")
-            out = self._batched(on_device, lambda batch: stream.call(self.translator.translate_tensor, batch), batch_size)
+            out = self._batched(on_device, lambda batch: stream.call(self.translator.translate_tensor, batch),
+                                batch_size)
         elif frames.is_floating_point():
             low_high = _check_range(value_range)
             out = self._batched(on_device, lambda batch: stream.call(lambda b: self._float(b, low_high), batch),

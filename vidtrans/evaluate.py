@@ -115,7 +115,8 @@ class EvalReport:
             record.update(fid=self.fid["fid"], kid=self.fid["kid_mean"])
         translated = self.fcn.row("translated") if self.fcn is not None else None
         if translated is not None:
-            record.update(fcn_miou=100 * translated.scores.miou, fcn_pixel_accuracy=100 * translated.scores.pixel_accuracy)
+            scores = translated.scores
+            record.update(fcn_miou=100 * scores.miou, fcn_pixel_accuracy=100 * scores.pixel_accuracy)
             if translated.hood is not None:
                 record["hood"] = 100 * translated.hood
             if self.fcn.label_flips is not None:  # type: ignore[union-attr]
