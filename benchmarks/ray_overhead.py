@@ -64,13 +64,14 @@ def main() -> int:
     import ray
 
     from vidtrans.engines import RayOptions
-    from vidtrans.scale.cluster import TEMP_DIR, local_cpus
+    from vidtrans.scale.cluster import TEMP_DIR
+    from vidtrans.threads import usable_cpus
     from vidtrans.synthesis import SynthOptions
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     job_arguments(parser, items=256)
     parser.add_argument("--ray-workers", type=int, help="Ray's translating actors (default: one per GPU, or one)")
-    parser.add_argument("--num-cpus", type=int, default=local_cpus(), help="CPUs of the local Ray")
+    parser.add_argument("--num-cpus", type=int, default=usable_cpus(), help="CPUs of the local Ray")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="vidtrans-ray-bench-") as folder:

@@ -25,6 +25,7 @@ from vidtrans import errors
 from vidtrans.engines import RayOptions
 from vidtrans.errors import InputError, MissingExtraError, UsageError, VidtransError
 from vidtrans.runtime import RuntimeOptions
+from vidtrans.threads import usable_cpus
 
 INSTALL_HINT = "install the ray extra: pip install 'vidtrans[ray]'"
 TEMP_DIR = os.path.join(tempfile.gettempdir(), "vidtrans-ray")
@@ -61,11 +62,6 @@ class Cluster:
         return f"{where} ({self.nodes} node(s), {self.cpus:g} CPUs, {self.gpus:g} GPUs)"
 
 
-def local_cpus() -> int:
-    """The CPUs this process may use (its affinity, where the system has one)."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-
-
 @contextlib.contextmanager
 def connect(options: RayOptions) -> Iterator[Cluster]:
     """Join the cluster `options` (or `RAY_ADDRESS`) names, or start Ray here; see the module docstring."""
@@ -80,7 +76,7 @@ def connect(options: RayOptions) -> Iterator[Cluster]:
             if address:
                 ray.init(address=address, logging_level=logging.ERROR)
             else:
-                ray.init(address="local", num_cpus=local_cpus(), include_dashboard=False,
+                ray.init(address="local", num_cpus=usable_cpus(), include_dashboard=False,
                          logging_level=logging.ERROR, _temp_dir=TEMP_DIR)
         except (ConnectionError, ValueError, RuntimeError) as error:
             where = f"the Ray cluster at {address}" if address else "a local Ray"
