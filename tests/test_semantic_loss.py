@@ -133,3 +133,70 @@ def test_semantic_loss_keeps_the_classes_that_plain_cyclegan_swaps(tmp_path, col
     assert kept == 1
     for value, painted in zip((WARM, COOL), colours):  # and G did translate: nearer the real look than the game's
         assert np.abs(painted - REAL[value]).mean() < 0.5 * np.abs(painted - GAME[value]).mean()
+
+
+def _copy_segmenter(source, target):
+    import shutil
+
+    shutil.copytree(source, target)
+    return target
+
+
+def test_bad_segmenters_and_labels_are_one_line_errors(tmp_path, colour_segmenter, capsys) -> None:
+    import json
+
+    from vidtrans.cli import main
+
+    rng = np.random.default_rng(2)
+    game = write_gta5(tmp_path / "game", [scene(rng, WARM, GAME) for _ in range(4)])
+    real = write_gta5(tmp_path / "real", [scene(rng, COOL, REAL) for _ in range(4)], labels=False)
+    runs = tmp_path / "runs"
+
+    def fails(*extra: str, started: bool = False) -> tuple[int, str]:
+        code = main(["train", str(game), str(real), "--name", "bad", "--runs-dir", str(runs), "--ngf", "8",
+                     "--n-blocks", "2", "--ndf", "8", "--load-size", str(SIZE), "--crop-size", str(SIZE),
+                     "--num-workers", "0", "--device", "cpu", "--max-steps", "1", "--no-register", *extra])
+        lines = capsys.readouterr().err.strip().splitlines()
+        assert len(lines) == 1 + started and "Traceback" not in "".join(lines), lines  # started: the run's first line
+        if started:
+            assert not (runs / "bad" / "model").exists() and not (runs / "bad" / "checkpoints" / "latest.pt").exists()
+        else:
+            assert not (runs / "bad").exists()  # a run that cannot start leaves nothing behind
+        return code, lines[-1]
+
+    assert fails("--semantic-loss", "1") == (2, "vidtrans: error: options: semantic_loss needs a segmenter of the "
+                                                "source domain: pass --semantic-segmenter DIR (train one with "
+                                                "`vidtrans segmenter train`)")
+    code, error = fails("--semantic-loss", "1", "--semantic-segmenter", str(tmp_path / "nowhere"))
+    assert code == 1 and f"{tmp_path / 'nowhere'}: no such segmenter directory" in error
+
+    damaged = _copy_segmenter(colour_segmenter, tmp_path / "damaged")
+    weights = damaged / "segmenter.safetensors"
+    weights.write_bytes(weights.read_bytes()[:-100])
+    code, error = fails("--semantic-loss", "1", "--semantic-segmenter", str(damaged))
+    assert code == 1 and error.endswith(f"{weights}: sha256 differs from the one in segmenter.json (a damaged or "
+                                        "replaced file)")
+
+    more_classes = _copy_segmenter(colour_segmenter, tmp_path / "more-classes")
+    sidecar = json.loads((more_classes / "segmenter.json").read_text())
+    sidecar["class_names"].append("ego vehicle")
+    (more_classes / "segmenter.json").write_text(json.dumps(sidecar))
+    code, error = fails("--semantic-loss", "1", "--semantic-segmenter", str(more_classes))
+    assert code == 1 and error.endswith(f"{more_classes / 'segmenter.safetensors'}: the network labels 19 classes, "
+                                        "but segmenter.json names 20")
+
+    code, error = fails("--mode", "pix2pix", "--semantic-loss", "1", "--semantic-segmenter", str(colour_segmenter))
+    assert code == 2 and "semantic_loss applies to cyclegan (unpaired) training, not pix2pix" in error
+
+    label = game / "labels" / "002.png"
+    labels = cv2.imread(str(label), cv2.IMREAD_UNCHANGED)
+    labels[:4, :4] = 30  # not a class of the segmenter's 19, nor its ignore index
+    cv2.imwrite(str(label), labels)
+    code, error = fails("--semantic-loss", "1", "--semantic-segmenter", str(colour_segmenter), "--batch-size", "4",
+                        started=True)
+    assert code == 1 and error.endswith(f"{label}: label value 30 is not one of the segmenter's 19 classes (0-18) "
+                                        "nor its ignore index 255")
+    assert main(["train", str(game), str(real), "--name", "plain", "--runs-dir", str(runs), "--ngf", "8",
+                 "--n-blocks", "2", "--ndf", "8", "--load-size", str(SIZE), "--crop-size", str(SIZE),
+                 "--num-workers", "0", "--device", "cpu", "--max-steps", "2", "--no-register"]) == 0  # labels unread
+
