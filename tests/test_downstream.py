@@ -132,6 +132,23 @@ def test_training_with_crops_and_bad_settings(one_torch_thread: None) -> None:
 # --- data -------------------------------------------------------------------------------------------------
 
 
+def test_photometric_jitter_changes_the_look_and_keeps_the_geometry() -> None:
+    from vidtrans.downstream.augment import PhotometricJitter
+
+    frame = render_frame(7, width=64, height=32)
+    images = torch.from_numpy(np.stack([frame.game] * 8))
+    jittered = PhotometricJitter(seed=3)(images)
+    assert jittered.shape == images.shape and jittered.dtype == torch.uint8
+    assert torch.equal(jittered, PhotometricJitter(seed=3)(images))  # seeded: a training run repeats
+    change = (jittered.float() - images.float()).abs().mean(dim=(1, 2, 3))
+    assert (change > 3).all() and len(set(change.tolist())) == 8  # every image gets its own look
+    # the geometry stays: every jittered image's brightness follows the original's pixel by pixel
+    original = images[0].float().mean(dim=-1).flatten()
+    for image in jittered.float().mean(dim=-1).flatten(1):
+        assert torch.corrcoef(torch.stack([original, image]))[0, 1] > 0.8
+        assert torch.corrcoef(torch.stack([original.flip(0), image]))[0, 1] < 0.5
+
+
 def test_both_scene_layouts_load_as_matching_pairs(tmp_path: Path) -> None:
     write_scene_dataset(tmp_path / "d", count=3, width=64, height=32, first_seed=5)
     game, real = load_dataset(tmp_path / "d" / "game"), load_dataset(tmp_path / "d" / "real")
