@@ -575,6 +575,9 @@ def segmenter_train_command(
     ego_vehicle: bool = typer.Option(False, "--ego-vehicle", help="Learn an 'ego vehicle' class from the ignore-"
                                                                   "labelled regions touching the bottom edge (the "
                                                                   "hood), for the hood score."),
+    augment: bool = typer.Option(False, "--augment", help="Give every training image a random look (brightness, "
+                                                          "contrast, saturation, colour, blur, noise): for a "
+                                                          "source-domain segmenter of `train --semantic-loss`."),
     split: Optional[str] = typer.Option(None, "--split", help="Cityscapes: only leftImg8bit/SPLIT (default: all)."),
     validation: Optional[Path] = typer.Option(None, "--val", help="A labelled folder to score the result on."),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
@@ -586,7 +589,8 @@ def segmenter_train_command(
     from vidtrans.segmenter.build import SegmenterTrainOptions, train_segmenter
 
     options = SegmenterTrainOptions(size=parse_size(size), crop=parse_size(crop) if crop else None, steps=steps,
-                                    batch_size=batch_size, lr=lr, seed=seed, ego_vehicle=ego_vehicle, split=split,
+                                    batch_size=batch_size, lr=lr, seed=seed, ego_vehicle=ego_vehicle, augment=augment,
+                                    split=split,
                                     validation=validation, device=device, overwrite=overwrite, progress=not quiet)
     summary = train_segmenter(data, output, options)
     typer.echo("\n".join(summary.lines()))

@@ -2,6 +2,7 @@
 
     python benchmarks/downstream.py                          # the bundled `demo` model, a few minutes on a CPU
     python benchmarks/downstream.py --model path/to/model --json downstream.json
+    python benchmarks/downstream.py --content-shift --model plain --model semantic   # game vs real content
     python benchmarks/downstream.py --translation identity   # sanity check: (b) == (a)
     python benchmarks/downstream.py --translation real       # sanity check: (b) == (c)
 
@@ -40,7 +41,12 @@ def _size(text: str) -> tuple[int, int]:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    parser.add_argument("--model", default=DEFAULTS.model, help="translation model: a registered name or a directory")
+    parser.add_argument("--model", action="append", dest="models", metavar="MODEL",
+                        help="translation model: a registered name or a directory; repeat it to compare several "
+                             f"(default: {', '.join(DEFAULTS.models)})")
+    parser.add_argument("--content-shift", action="store_true",
+                        help="the real domain holds real content (hood, denser city, less sky), as Cityscapes "
+                             "differs from GTA5: the oracle and the held-out scenes are real-content scenes")
     parser.add_argument("--translation", choices=TRANSLATIONS, default=DEFAULTS.translation,
                         help="'model' translates with --model; 'identity' and 'real' are the sanity checks")
     parser.add_argument("--train-count", type=int, default=DEFAULTS.train_count, help="training scenes")
@@ -73,8 +79,9 @@ def main(argv: list[str] | None = None) -> int:
             torch.set_num_threads(args.threads)
         if args.json is not None:
             check_writable_target(args.json, overwrite=args.overwrite)
-        options = dict(model=args.model, translation=args.translation, train_count=args.train_count,
-                       test_count=args.test_count, size=args.size, render_size=args.render_size, steps=args.steps, batch_size=args.batch_size,
+        options = dict(models=args.models or DEFAULTS.models, translation=args.translation,
+                       content_shift=args.content_shift, train_count=args.train_count, test_count=args.test_count,
+                       size=args.size, render_size=args.render_size, steps=args.steps, batch_size=args.batch_size,
                        lr=args.lr, seed=args.seed, device=args.device, overwrite=args.overwrite,
                        progress=not args.quiet)
         if args.work_dir is None:

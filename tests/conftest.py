@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from colour_classes import train_colour_segmenter
 from media import ClipMaker, pattern, write_clip
 
 from vidtrans.modeldir import ModelDirectory, ModelInfo, save_model
@@ -49,3 +50,14 @@ def make_clip(tmp_path: Path) -> ClipMaker:
     def make(name: str = "clip.mp4", **kwargs: object) -> Path:
         return write_clip(tmp_path / name, **kwargs)  # type: ignore[arg-type]
     return make
+
+
+@pytest.fixture(scope="session")
+def colour_segmenter(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A real vidtrans segmenter that labels warm patches 0 and cool ones 1 (`colour_classes`), at 32x32."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return train_colour_segmenter(tmp_path_factory.mktemp("segmenters") / "colour")
+    finally:
+        torch.set_num_threads(before)

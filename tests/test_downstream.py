@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from vidtrans.downstream import (
+    REAL_TRAIN_FIRST_SEED,
     TEST_FIRST_SEED,
     TRAIN_FIRST_SEED,
     SegNetConfig,
@@ -131,6 +132,23 @@ def test_training_with_crops_and_bad_settings(one_torch_thread: None) -> None:
 # --- data -------------------------------------------------------------------------------------------------
 
 
+def test_photometric_jitter_changes_the_look_and_keeps_the_geometry() -> None:
+    from vidtrans.downstream.augment import PhotometricJitter
+
+    frame = render_frame(7, width=64, height=32)
+    images = torch.from_numpy(np.stack([frame.game] * 8))
+    jittered = PhotometricJitter(seed=3)(images)
+    assert jittered.shape == images.shape and jittered.dtype == torch.uint8
+    assert torch.equal(jittered, PhotometricJitter(seed=3)(images))  # seeded: a training run repeats
+    change = (jittered.float() - images.float()).abs().mean(dim=(1, 2, 3))
+    assert (change > 3).all() and len(set(change.tolist())) == 8  # every image gets its own look
+    # the geometry stays: every jittered image's brightness follows the original's pixel by pixel
+    original = images[0].float().mean(dim=-1).flatten()
+    for image in jittered.float().mean(dim=-1).flatten(1):
+        assert torch.corrcoef(torch.stack([original, image]))[0, 1] > 0.8
+        assert torch.corrcoef(torch.stack([original.flip(0), image]))[0, 1] < 0.5
+
+
 def test_both_scene_layouts_load_as_matching_pairs(tmp_path: Path) -> None:
     write_scene_dataset(tmp_path / "d", count=3, width=64, height=32, first_seed=5)
     game, real = load_dataset(tmp_path / "d" / "game"), load_dataset(tmp_path / "d" / "real")
@@ -162,37 +180,61 @@ TINY = dict(train_count=4, test_count=2, size=(64, 32), render_size=(64, 32), st
 
 def test_run_downstream_end_to_end_with_a_model(tmp_path: Path, tiny_model: ModelDirectory,
                                                 one_torch_thread: None) -> None:
-    report = run_downstream(tmp_path / "work", model=tiny_model.path, **{**TINY, "render_size": (128, 64)})
+    report = run_downstream(tmp_path / "work", models=[tiny_model.path], **{**TINY, "render_size": (128, 64)})
     for result in report.conditions:
         assert 0 <= result.miou <= 1 and math.isfinite(result.final_loss) and result.train_seconds > 0
         assert set(result.iou) >= set(report.evaluated_classes)
     assert report.evaluated_classes and "road" in report.evaluated_classes
-    assert report.gap_closed is None or math.isfinite(report.gap_closed)
-    assert report.model["name"] == "tiny" and report.model["generator_sha256"] == tiny_model.sha256["generator"]
-    assert set(report.timings) >= {"render", "translate", "total"}
+    assert len(report.gap_closed) == 1 and (report.gap_closed[0] is None or math.isfinite(report.gap_closed[0]))
+    (model,) = report.models
+    assert model["name"] == "tiny" and model["generator_sha256"] == tiny_model.sha256["generator"]
+    assert set(report.timings) >= {"render", "translate_1", "total"}
 
     work = tmp_path / "work"
-    translated = sorted((work / "translated" / "images").glob("*.png"))
+    translated = sorted((work / "translated" / "1-tiny" / "images").glob("*.png"))
     assert len(translated) == 4
     for label in (work / "train" / "game" / "labels").glob("*.png"):
-        assert (work / "translated" / "labels" / label.name).read_bytes() == label.read_bytes()
+        assert (work / "translated" / "1-tiny" / "labels" / label.name).read_bytes() == label.read_bytes()
     scenes = json.loads((work / "test" / "scenes.json").read_text())
     assert scenes["first_seed"] == TEST_FIRST_SEED and TRAIN_FIRST_SEED + 4 <= TEST_FIRST_SEED
 
     report.write_json(tmp_path / "report.json")
     doc = json.loads((tmp_path / "report.json").read_text())
     assert doc["settings"]["train_seeds"] == [TRAIN_FIRST_SEED, TRAIN_FIRST_SEED + 3]
-    assert doc["translated"]["miou"] == report.translated.miou
+    assert doc["translated"][0]["miou"] == report.translated[0].miou and doc["report_version"] == 2
     assert "gap closed" in report.format_table()
 
     assert report.environment["device"] == "cpu" and report.environment["segnet_parameters"] > 0
     assert report.settings.render_size == (128, 64) and report.settings.size == (64, 32)
-    assert read_label(work / "translated" / "labels" / "00000.png").shape == (64, 128)
+    assert read_label(work / "translated" / "1-tiny" / "labels" / "00000.png").shape == (64, 128)
 
     with pytest.raises(OutputError, match="not empty"):
-        run_downstream(work, model=tiny_model.path, **TINY)
+        run_downstream(work, models=[tiny_model.path], **TINY)
     run_downstream(work, translation="identity", overwrite=True, **TINY)
     assert not (work / "translated").exists() and len(list((work / "train" / "game" / "images").iterdir())) == 4
+
+
+def test_content_shift_trains_the_oracle_and_scores_on_real_content_with_the_hood_ignored(
+        tmp_path: Path, tiny_model: ModelDirectory, one_torch_thread: None) -> None:
+    work = tmp_path / "work"
+    report = run_downstream(work, models=[tiny_model.path, tiny_model.path], content_shift=True, **TINY)
+    scenes = {name: json.loads((work / name / "scenes.json").read_text()) for name in ("train", "train-real", "test")}
+    assert [(s["content"], s["first_seed"]) for s in scenes.values()] == [
+        ("game", TRAIN_FIRST_SEED), ("real", REAL_TRAIN_FIRST_SEED), ("real", TEST_FIRST_SEED)]
+    test_labels = sorted((work / "test" / "real" / "gtFine").rglob("*_labelTrainIds.png"))
+    assert scenes["test"]["hood"] and all((read_label(path)[-1] == IGNORE).all() for path in test_labels)
+    first, second = report.translated  # the same model twice: the same translation and scores
+    assert (first.name, second.name) == ("tiny", "tiny") and first.iou == second.iou
+    assert report.gap_closed[0] == report.gap_closed[1]
+    assert sorted(p.name for p in (work / "translated").iterdir()) == ["1-tiny", "2-tiny"]
+    assert report.real.description == "real renders of real-content scenes (oracle)"
+    table = report.format_table()
+    assert "(b1) tiny" in table and "(b2) tiny" in table and "real-content scenes (seeds 150000-150003)" in table
+    assert report.to_dict()["settings"]["real_train_seeds"] == [REAL_TRAIN_FIRST_SEED, REAL_TRAIN_FIRST_SEED + 3]
+
+    ideal = run_downstream(tmp_path / "ideal", translation="real", content_shift=True, **TINY)
+    assert ideal.translated[0].description.startswith("real renders of the game scenes")
+    assert ideal.translated[0].iou != ideal.real.iou  # the ideal translation keeps the game content
 
 
 @pytest.mark.parametrize(("translation", "equals"), [("identity", "game"), ("real", "real")])
@@ -200,9 +242,10 @@ def test_sanity_translations_reproduce_the_other_condition(tmp_path: Path, trans
                                                            one_torch_thread: None) -> None:
     report = run_downstream(tmp_path / "work", translation=translation, **TINY)
     same = getattr(report, equals)
-    assert report.translated.miou == same.miou and report.translated.iou == same.iou
-    assert report.gap_closed in ((0.0 if equals == "game" else 1.0), None)
-    assert report.model == {} and not (tmp_path / "work" / "translated").exists()
+    (translated,) = report.translated
+    assert translated.miou == same.miou and translated.iou == same.iou
+    assert report.gap_closed[0] in ((0.0 if equals == "game" else 1.0), None)
+    assert report.models == () and not (tmp_path / "work" / "translated").exists()
 
 
 def test_bad_settings_are_usage_errors(tmp_path: Path) -> None:

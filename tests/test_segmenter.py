@@ -47,7 +47,7 @@ def trained(scenes: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
     printed = io.StringIO()
     with contextlib.redirect_stdout(printed):
         code = main(["segmenter", "train", str(scenes / "real"), str(scenes / "game"), "-o", str(out),
-                     "--size", "64x32", "--crop", "32x32", "--steps", "3", "--batch-size", "2", "--ego-vehicle", "--val",
+                     "--size", "64x32", "--crop", "32x32", "--steps", "3", "--batch-size", "2", "--ego-vehicle", "--augment", "--val",
                      str(scenes / "real"), "--device", "cpu", "--quiet"])
     torch.set_num_threads(before)
     assert code == 0
@@ -77,7 +77,7 @@ def test_the_segmenter_directory(trained: tuple[Path, str], scenes: Path) -> Non
     assert doc["torch"]["architecture"]["widths"] == [16, 32, 48, 64]
     assert doc["onnx"]["sha256"] == sha256_file(trained / "segmenter.onnx")
     assert doc["training"]["images"] == 6 and doc["training"]["ego_vehicle"] is True and doc["training"]["steps"] == 3
-    assert doc["training"]["crop"] == [32, 32]
+    assert doc["training"]["crop"] == [32, 32] and doc["training"]["augment"] is True
     assert doc["training"]["data"] == [str(scenes / "real"), str(scenes / "game")]
     assert 0 <= doc["validation"]["miou"] <= 1 and "ego vehicle" in doc["validation"]["iou"]
     # torch and ONNX Runtime label the same images the same way, at the images' own size

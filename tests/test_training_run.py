@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import math
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -16,6 +18,7 @@ import av
 import numpy as np
 import pytest
 import torch
+from colour_classes import COOL, GAME, REAL, WARM, scene, write_gta5
 
 from vidtrans.cli import main
 from vidtrans.images import write_image
@@ -55,6 +58,21 @@ def _folder(folder: Path, count: int, *, seed: int, size: tuple[int, int] = (48,
 
 def _domains(tmp_path: Path) -> tuple[Path, Path]:
     return _folder(tmp_path / "game", 6, seed=1), _folder(tmp_path / "real", 5, seed=2)
+
+
+def _labelled_domains(tmp_path: Path) -> tuple[Path, Path]:
+    """Colour scenes (`colour_classes`) in GTA5 layouts: 6 game ones labelled, 5 real ones labelled with their
+    warm rectangle ignored (255, as a hood)."""
+    rng = np.random.default_rng(3)
+    game = write_gta5(tmp_path / "game", [scene(rng, WARM, GAME) for _ in range(6)])
+    real = [scene(rng, COOL, REAL) for _ in range(5)]
+    return game, write_gta5(tmp_path / "real", [(image, np.where(labels == WARM, 255, labels).astype(np.uint8))
+                                                 for image, labels in real])
+
+
+def _semantic(request: pytest.FixtureRequest) -> dict[str, object]:
+    """The settings of the semantic-consistency loss with the colour segmenter."""
+    return {"semantic_loss": 2.0, "semantic_segmenter": str(request.getfixturevalue("colour_segmenter"))}
 
 
 def _weights(checkpoint: Path) -> dict[str, dict[str, torch.Tensor]]:
@@ -168,10 +186,12 @@ def test_pix2pix_trains_on_pairs_and_refuses_unpaired(tmp_path: Path, capsys: py
     assert not (tmp_path / "runs" / "nope").exists()
 
 
-def test_resume_is_bit_identical_with_loader_workers(tmp_path: Path) -> None:
-    game, real = _domains(tmp_path)
+@pytest.mark.parametrize("semantic", [False, True], ids=["plain", "semantic-loss"])
+def test_resume_is_bit_identical_with_loader_workers(tmp_path: Path, semantic: bool,
+                                                     request: pytest.FixtureRequest) -> None:
+    game, real = _labelled_domains(tmp_path) if semantic else _domains(tmp_path)
     settings = {**TINY_SETTINGS, "domain_a": str(game), "domain_b": str(real), "batch_size": 2, "pool_size": 3,
-                "epochs": 2, "epochs_decay": 2, "log_every": 4}
+                "epochs": 2, "epochs_decay": 2, "log_every": 4, **(_semantic(request) if semantic else {})}
     train(load_config(None, {**settings, "name": "whole"}), tmp_path / "whole", progress=False)
     train(load_config(None, {**settings, "name": "part", "max_steps": 4}), tmp_path / "part", progress=False)
     assert load_checkpoint(tmp_path / "part" / "checkpoints" / "latest.pt")["step"] == 4
@@ -181,6 +201,52 @@ def test_resume_is_bit_identical_with_loader_workers(tmp_path: Path) -> None:
     _assert_identical(_weights(tmp_path / "whole" / "checkpoints" / "latest.pt"),
                       _weights(tmp_path / "part" / "checkpoints" / "latest.pt"))
     assert (tmp_path / "whole" / "checkpoints" / "epoch_0004.pt").is_file()
+    assert {"sem_A", "sem_B"} <= set(result.losses) if semantic else not {"sem_A", "sem_B"} & set(result.losses)
+
+
+def test_semantic_loss_is_recorded_and_a_resumed_run_needs_the_same_segmenter(
+        tmp_path: Path, colour_segmenter: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from safetensors.torch import load_file, save_file
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from vidtrans.fsutil import sha256_file
+
+    game, real = _labelled_domains(tmp_path)
+    run = tmp_path / "runs" / "sem"
+    args = ["train", str(game), str(real), "--name", "sem", "--runs-dir", str(tmp_path / "runs"), *TINY,
+            "--semantic-loss", "2", "--semantic-segmenter", str(colour_segmenter), "--log-every", "2"]
+    assert main([*args, "--max-steps", "2"]) == 0
+    assert "sem_A" in capsys.readouterr().err
+    digests = {name: sha256_file(colour_segmenter / name) for name in ("segmenter.safetensors", "segmenter.json")}
+    record = {"path": str(colour_segmenter), "sha256": digests}
+    assert load_checkpoint(run / "checkpoints" / "latest.pt")["semantic_segmenter"] == record
+    model = resolve_model("sem")
+    assert model.info.provenance["semantic_segmenter"] == record
+    assert model.info.provenance["settings"]["semantic_loss"] == 2.0
+    assert f"weight 2.0, with the frozen source-domain segmenter `{colour_segmenter}`" in \
+        (model.path / "README.md").read_text()
+    events = EventAccumulator(str(run / "tensorboard"))
+    events.Reload()
+    assert [p.step for p in events.Scalars("loss/sem_A")] == [2] and [p.step for p in events.Scalars("loss/sem_B")] == [2]
+
+    # another segmenter (retrained: other weights, a valid directory) is refused; the same one moved is not
+    other = tmp_path / "other"
+    shutil.copytree(colour_segmenter, other)
+    weights = load_file(other / "segmenter.safetensors")
+    weights["head.bias"] = weights["head.bias"] + 0.01
+    save_file(weights, other / "segmenter.safetensors")
+    sidecar = json.loads((other / "segmenter.json").read_text())
+    sidecar["torch"]["sha256"] = sha256_file(other / "segmenter.safetensors")
+    (other / "segmenter.json").write_text(json.dumps(sidecar))
+    assert main(["train", "--resume", str(run), "--max-steps", "3", "--semantic-segmenter", str(other)]) == 1
+    error = capsys.readouterr().err.strip().splitlines()[-1]
+    assert error == (f"vidtrans: error: {other}: segmenter.json, segmenter.safetensors differs from the segmenter "
+                     f"{run / 'checkpoints' / 'latest.pt'} was trained with ({colour_segmenter}); resume with that "
+                     "segmenter, or start a new run")
+    assert load_checkpoint(run / "checkpoints" / "latest.pt")["step"] == 2
+    moved = shutil.copytree(colour_segmenter, tmp_path / "moved")
+    assert main(["train", "--resume", str(run), "--max-steps", "3", "--semantic-segmenter", str(moved)]) == 0
+    assert load_checkpoint(run / "checkpoints" / "latest.pt")["semantic_segmenter"]["path"] == str(moved)
 
 
 def test_pix2pix_resume_restores_dropout_randomness(tmp_path: Path) -> None:
@@ -277,16 +343,20 @@ def test_sigkill_mid_run_then_resume_matches_an_uninterrupted_run(tmp_path: Path
     _assert_identical(_weights(tmp_path / "straight" / "checkpoints" / "latest.pt"), _weights(latest))
 
 
-def test_two_process_ddp_trains_and_writes_once(tmp_path: Path, home: Path) -> None:
-    game, real = _domains(tmp_path)
+@pytest.mark.parametrize("semantic", [False, True], ids=["plain", "semantic-loss"])
+def test_two_process_ddp_trains_and_writes_once(tmp_path: Path, home: Path, semantic: bool,
+                                                request: pytest.FixtureRequest) -> None:
+    game, real = _labelled_domains(tmp_path) if semantic else _domains(tmp_path)
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    loss = ["--semantic-loss", "2", "--semantic-segmenter", _semantic(request)["semantic_segmenter"]] if semantic else []
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
                "-m", "vidtrans", "train", str(game), str(real), "--name", "ddp", "--runs-dir", str(tmp_path / "runs"),
-               *TINY, "--max-steps", "4", "--log-every", "2", "--sample-every", "2", "--pool-size", "2"]
+               *TINY, "--max-steps", "4", "--log-every", "2", "--sample-every", "2", "--pool-size", "2", *loss]
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=240)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.count("model 'ddp'") == 1
     assert done.stderr.count("finished at step 4") == 1
+    assert ("sem_A" in done.stderr) == semantic
     run = tmp_path / "runs" / "ddp"
     assert [p.name for p in (run / "checkpoints").iterdir()] == ["latest.pt"]
     assert len(list((run / "tensorboard").iterdir())) == 1
@@ -324,14 +394,18 @@ def test_unreadable_images_are_skipped_and_an_empty_domain_is_an_error(
 
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
-@pytest.mark.parametrize("extra", [["--amp"], ["--amp", "--compile"], []], ids=["amp", "amp-compile", "fp32"])
-def test_cuda_training_paths(tmp_path: Path, extra: list[str]) -> None:
-    game, real = _domains(tmp_path)
+@pytest.mark.parametrize("extra, semantic", [(["--amp"], False), (["--amp", "--compile"], False), ([], False),
+                                             (["--amp", "--compile"], True)],
+                         ids=["amp", "amp-compile", "fp32", "amp-compile-semantic-loss"])
+def test_cuda_training_paths(tmp_path: Path, extra: list[str], semantic: bool, request: pytest.FixtureRequest) -> None:
+    game, real = _labelled_domains(tmp_path) if semantic else _domains(tmp_path)
     cuda = [arg if arg != "cpu" else "cuda" for arg in TINY]
+    loss = ["--semantic-loss", "2", "--semantic-segmenter", _semantic(request)["semantic_segmenter"]] if semantic else []
     assert main(["train", str(game), str(real), "--name", "gpu", "--runs-dir", str(tmp_path / "runs"), *cuda,
-                 "--max-steps", "4", "--log-every", "2", *extra]) == 0
+                 "--max-steps", "4", "--log-every", "2", *extra, *loss]) == 0
     state = load_checkpoint(tmp_path / "runs" / "gpu" / "checkpoints" / "latest.pt")
     assert state["step"] == 4 and "cuda" in state["ranks"][0]["rng"]
+    assert ("semantic_segmenter" in state) == semantic
     generator = resolve_model("gpu").load_generator(device="cuda")
     with torch.no_grad():
         assert torch.isfinite(generator(torch.zeros(1, 3, 32, 32, device="cuda"))).all()

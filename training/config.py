@@ -169,12 +169,18 @@ class OptimConfig:
     epochs_decay: int = setting(100, "Epochs of decay to zero (linear, cosine).")
     lr_step_epochs: int = setting(50, "--lr-policy step: epochs between steps.")
     lr_step_gamma: float = setting(0.1, "--lr-policy step: factor at each step.")
+    semantic_loss: float = setting(0.0, "CyCADA's semantic-consistency weight (0: off): a frozen source-domain "
+                                        "segmenter must label G(a) as a's labels and F(b) as it labels b; needs "
+                                        "--semantic-segmenter.")
+    semantic_segmenter: str = setting("", "The frozen source-domain segmenter of --semantic-loss: a `vidtrans "
+                                          "segmenter train` directory, trained at this run's scale.")
 
     def __post_init__(self) -> None:
         if self.gan_mode is not None:
             _choice("gan_mode", self.gan_mode, GAN_MODES)
         _choice("lr_policy", self.lr_policy, LR_POLICIES)
-        for name in ("lr", "lambda_cycle", "lambda_identity", "lambda_l1", "lambda_gp", "lr_step_gamma"):
+        for name in ("lr", "lambda_cycle", "lambda_identity", "lambda_l1", "lambda_gp", "lr_step_gamma",
+                     "semantic_loss"):
             _at_least(name, getattr(self, name), 0.0, integer=False)
         for name in ("beta1", "beta2"):
             value = getattr(self, name)
@@ -186,6 +192,9 @@ class OptimConfig:
         _at_least("lr_step_epochs", self.lr_step_epochs, 1)
         if self.epochs + self.epochs_decay < 1:
             raise ValueError("epochs + epochs_decay must be at least 1")
+        if self.semantic_loss > 0 and not self.semantic_segmenter:
+            raise ValueError("semantic_loss needs a segmenter of the source domain: pass --semantic-segmenter DIR "
+                             "(train one with `vidtrans segmenter train`)")
 
     @property
     def total_epochs(self) -> int:
@@ -228,6 +237,8 @@ class TrainConfig:
         _at_least("save_every_steps", self.save_every_steps, 0)
         if self.max_steps is not None:
             _at_least("max_steps", self.max_steps, 1)
+        if self.mode != "cyclegan" and self.optim.semantic_loss > 0:
+            raise ValueError("semantic_loss applies to cyclegan (unpaired) training, not pix2pix")
         object.__setattr__(self, "model", self.model.for_mode(self.mode))
         if self.optim.gan_mode is None:
             gan_mode = "lsgan" if self.mode == "cyclegan" else "vanilla"
@@ -257,10 +268,14 @@ FIELD_SECTION: dict[str, str | None] = {
     **{f.name: section for section, cls in SECTIONS.items() for f in fields(cls)},
 }
 
-# Fields that may change when a run is resumed: where and how fast it runs, how often it reports, how long.
+# Fields that may change when a run is resumed: where and how fast it runs, how often it reports, how long, and
+# where its files are (a moved segmenter must be the same file: its sha256 is checked on resume).
 RESUMABLE = frozenset({"device", "amp", "compile", "num_workers", "log_every", "sample_every", "save_every",
                        "save_every_steps", "max_steps", "epochs", "epochs_decay", "register", "domain_a",
-                       "domain_b"})
+                       "domain_b", "semantic_segmenter"})
+
+
+PATH_SETTINGS = ("domain_a", "domain_b", "semantic_segmenter")  # saved as absolute paths
 
 
 def config_to_dict(config: TrainConfig) -> dict[str, Any]:
@@ -400,13 +415,13 @@ def merge_overrides(doc: dict[str, Any], overrides: dict[str, Any]) -> dict[str,
 def load_config(file: Path | None = None, overrides: dict[str, Any] | None = None) -> TrainConfig:
     """The config of a new run: the file's settings (if any), then the CLI overrides.
 
-    Relative domain paths in the file are relative to the file's folder; they are saved as absolute paths.
+    Relative paths in the file (PATH_SETTINGS) are relative to the file's folder; they are saved as absolute paths.
     """
     doc = read_config_file(file) if file is not None else {}
     if file is not None:
-        section = doc.get("data") if isinstance(doc.get("data"), dict) else {}
-        for holder in (doc, section):
-            for key in ("domain_a", "domain_b"):
+        sections = [doc.get(FIELD_SECTION[key]) for key in PATH_SETTINGS]
+        for holder in [doc, *(section for section in sections if isinstance(section, dict))]:
+            for key in PATH_SETTINGS:
                 if isinstance(holder.get(key), str) and holder[key]:
                     holder[key] = str((Path(file).parent / Path(holder[key]).expanduser()).absolute())
     return config_from_dict(merge_overrides(doc, overrides or {}), where=str(file) if file else "options")

@@ -2,7 +2,8 @@
 
 The step follows the reference implementation: generators first (adversarial + cycle + identity losses,
 discriminators frozen), then the discriminators on real images and on fakes drawn from the image pools,
-each discriminator's loss halved.
+each discriminator's loss halved. With `--semantic-loss` the generators also get CyCADA's semantic-consistency
+loss (`vidtrans.training.semantic`).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from vidtrans.training.config import TrainConfig
 from vidtrans.training.losses import GANLoss
 from vidtrans.training.models import DiscriminatorStep, GanModel, Runtime, set_requires_grad
 from vidtrans.training.pool import ImagePool
+from vidtrans.training.semantic import SemanticConsistency
 
 
 class CycleGenerators(nn.Module):
@@ -37,8 +39,12 @@ class CycleGenerators(nn.Module):
 class CycleGAN(GanModel):
     """The CycleGAN objective with LSGAN (or vanilla / WGAN-GP) losses and 50-image pools."""
 
-    def __init__(self, config: TrainConfig, runtime: Runtime, *, rank: int = 0) -> None:
+    def __init__(self, config: TrainConfig, runtime: Runtime, *, rank: int = 0,
+                 semantic: SemanticConsistency | None = None) -> None:
         super().__init__(config, runtime)
+        if (semantic is None) != (config.optim.semantic_loss == 0):
+            raise ValueError("a CycleGAN with --semantic-loss needs its SemanticConsistency, and only then")
+        self.semantic = semantic
         optim = config.optim
         self.gan = GANLoss(optim.gan_mode)  # type: ignore[arg-type]
         g, f = self._new_generator("G"), self._new_generator("F")
@@ -54,7 +60,10 @@ class CycleGAN(GanModel):
         self.pool_a = ImagePool(optim.pool_size, seed=config.seed * 1000 + 2 * rank)
         self.pool_b = ImagePool(optim.pool_size, seed=config.seed * 1000 + 2 * rank + 1)
 
-    def train_step(self, real_a: torch.Tensor, real_b: torch.Tensor) -> dict[str, torch.Tensor]:
+    def train_step(self, real_a: torch.Tensor, real_b: torch.Tensor, *, labels_a: torch.Tensor | None = None,
+                   labels_b: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """One step; `labels_a` / `labels_b` are the batches' label maps (uint8 (N, H, W)), where the domains have
+        them, for the semantic loss."""
         optim = self.config.optim
         lam = optim.lambda_cycle
         discriminators = [self.networks["D_A"], self.networks["D_B"]]
@@ -65,6 +74,11 @@ class CycleGAN(GanModel):
             out = self.run_generators(real_a, real_b)
             losses = {"G": self.gan(self.run_d_b(out["fake_b"]), True),
                       "F": self.gan(self.run_d_a(out["fake_a"]), True)}
+            if self.semantic is not None:
+                target_a = labels_a if labels_a is not None else self.semantic.predict(real_a)
+                losses["sem_A"] = self.semantic(out["fake_b"], target_a) * optim.semantic_loss
+                losses["sem_B"] = self.semantic(out["fake_a"], self.semantic.predict(real_b, labels_b)) \
+                    * optim.semantic_loss
         losses["cycle_A"] = F.l1_loss(out["rec_a"].float(), real_a.float()) * lam
         losses["cycle_B"] = F.l1_loss(out["rec_b"].float(), real_b.float()) * lam
         if self.identity:

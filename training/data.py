@@ -9,7 +9,7 @@ loader workers and each rank of a distributed run all see exactly what an uninte
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, Sampler
 
+from vidtrans.downstream.data import read_label
 from vidtrans.errors import InputError
 from vidtrans.images import read_image
 from vidtrans.training.config import DataConfig
@@ -66,12 +67,14 @@ def draw_transform(width: int, height: int, data: DataConfig, multiple: int,
     return Transform(size, offset, flip)
 
 
-def apply_transform(image: np.ndarray, transform: Transform, crop_size: int) -> np.ndarray:
-    """Resize (area filter when shrinking, bicubic when enlarging), crop and flip an RGB uint8 image."""
+def apply_transform(image: np.ndarray, transform: Transform, crop_size: int, *, labels: bool = False) -> np.ndarray:
+    """Resize (area filter when shrinking, bicubic when enlarging; nearest neighbour for `labels`), crop and flip
+    an RGB uint8 image or an (H, W) label map."""
     height, width = image.shape[:2]
     if (width, height) != transform.size:
         shrinking = transform.size[0] * transform.size[1] < width * height
-        image = cv2.resize(image, transform.size, interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_CUBIC)
+        interpolation = cv2.INTER_NEAREST if labels else cv2.INTER_AREA if shrinking else cv2.INTER_CUBIC
+        image = cv2.resize(image, transform.size, interpolation=interpolation)
     if transform.offset is not None:
         x, y = transform.offset
         image = image[y:y + crop_size, x:x + crop_size]
@@ -90,28 +93,62 @@ def to_image(tensor: torch.Tensor) -> np.ndarray:
     return ((tensor.detach().float().cpu().clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 0).numpy()
 
 
-def read_substituting(columns: Sequence[Sequence[Path]], index: int) -> tuple[list[np.ndarray], list[str]]:
-    """Read row `index` of parallel path lists (one list, or A and B of pairs); a row with an unreadable file
-    is replaced by the next readable one, deterministically.
+Reader = Callable[[Path], np.ndarray]
 
-    Returns the images and the problems met on the way (one line each), so the caller can warn and count.
+
+def read_substituting(columns: Sequence[Sequence[Path]], index: int,
+                      readers: Sequence[Reader] | None = None) -> tuple[list[np.ndarray], list[str]]:
+    """Read row `index` of parallel path lists (one list, A and B of pairs, or images and their label maps); a
+    row with an unreadable file is replaced by the next readable one, deterministically.
+
+    Each column is read with its reader (default: `read_image`). Returns the arrays and the problems met on
+    the way (one line each), so the caller can warn and count.
     """
     problems: list[str] = []
     size = len(columns[0])
+    readers = readers or [read_image] * len(columns)
     for step in range(size):
         row = (index + step) % size
         try:
-            return [read_image(paths[row]) for paths in columns], problems
+            return [read(paths[row]) for read, paths in zip(readers, columns)], problems
         except InputError as error:
             problems.append(str(error))
     raise InputError(f"none of the {size} images of a domain is readable (first: {problems[0]})")
 
 
-class UnpairedDataset(Dataset):
-    """CycleGAN's data: the epoch runs over max(|A|, |B|) positions; A in order, B drawn at random."""
+@dataclass(frozen=True)
+class LabelMaps:
+    """The label maps of a domain's images (`files[i]` labels image i): single-channel PNGs whose values are
+    class indices below `classes`, or `ignore`."""
 
-    def __init__(self, a: Sequence[Path], b: Sequence[Path], data: DataConfig, *, seed: int, multiple: int) -> None:
+    files: tuple[Path, ...]
+    classes: int
+    ignore: int
+
+    def check(self, labels: np.ndarray, image: np.ndarray, path: Path) -> None:
+        """Refuse a label map that does not fit its image, or holds a value that is neither a class nor ignored."""
+        if labels.shape != image.shape[:2]:
+            raise InputError(f"{path}: label size {labels.shape[1]}x{labels.shape[0]} differs from its image's "
+                             f"({image.shape[1]}x{image.shape[0]})")
+        values = np.unique(labels)
+        wrong = values[(values >= self.classes) & (values != self.ignore)]
+        if wrong.size:
+            raise InputError(f"{path}: label value {int(wrong[0])} is not one of the segmenter's {self.classes} "
+                             f"classes (0-{self.classes - 1}) nor its ignore index {self.ignore}")
+
+
+class UnpairedDataset(Dataset):
+    """CycleGAN's data: the epoch runs over max(|A|, |B|) positions; A in order, B drawn at random.
+
+    With `labels_a` / `labels_b` each sample also holds the label maps of its images ("labels_A",
+    "labels_B": uint8 (H, W)), cropped and flipped as the images are. Reading them draws nothing random,
+    so the images a run sees do not depend on whether labels are read.
+    """
+
+    def __init__(self, a: Sequence[Path], b: Sequence[Path], data: DataConfig, *, seed: int, multiple: int,
+                 labels_a: LabelMaps | None = None, labels_b: LabelMaps | None = None) -> None:
         self.a, self.b, self.data, self.seed, self.multiple = list(a), list(b), data, seed, multiple
+        self.labels = {"A": labels_a, "B": labels_b}
 
     def __len__(self) -> int:
         return max(len(self.a), len(self.b))
@@ -119,13 +156,27 @@ class UnpairedDataset(Dataset):
     def __getitem__(self, key: SampleKey) -> dict[str, Any]:
         epoch, position, index = key
         rng = np.random.default_rng([self.seed, epoch, position])
-        (image_a,), bad_a = read_substituting([self.a], index % len(self.a))
-        (image_b,), bad_b = read_substituting([self.b], int(rng.integers(0, len(self.b))))
-        crop = self.data.crop_size
-        ta = draw_transform(image_a.shape[1], image_a.shape[0], self.data, self.multiple, rng)
-        tb = draw_transform(image_b.shape[1], image_b.shape[0], self.data, self.multiple, rng)
-        return {"A": to_tensor(apply_transform(image_a, ta, crop)),
-                "B": to_tensor(apply_transform(image_b, tb, crop)), "bad": "\n".join(bad_a + bad_b)}
+        a, bad_a = self._read("A", self.a, index % len(self.a))
+        b, bad_b = self._read("B", self.b, int(rng.integers(0, len(self.b))))
+        sample: dict[str, Any] = {"bad": "\n".join(bad_a + bad_b)}
+        for domain, (image, labels) in (("A", a), ("B", b)):
+            transform = draw_transform(image.shape[1], image.shape[0], self.data, self.multiple, rng)
+            sample[domain] = to_tensor(apply_transform(image, transform, self.data.crop_size))
+            if labels is not None:
+                sample[f"labels_{domain}"] = torch.from_numpy(np.ascontiguousarray(
+                    apply_transform(labels, transform, self.data.crop_size, labels=True)))
+        return sample
+
+    def _read(self, domain: str, paths: list[Path], index: int,
+              ) -> tuple[tuple[np.ndarray, np.ndarray | None], list[str]]:
+        """Image `index` of a domain (or the next readable one) and its label map, if the domain has them."""
+        maps = self.labels[domain]
+        if maps is None:
+            (image,), bad = read_substituting([paths], index)
+            return (image, None), bad
+        (image, labels), bad = read_substituting([paths, maps.files], index, [read_image, read_label])
+        maps.check(labels, image, maps.files[(index + len(bad)) % len(paths)])  # one problem per row passed over
+        return (image, labels), bad
 
 
 class PairedDataset(Dataset):
@@ -197,5 +248,6 @@ def collate(samples: list[dict[str, Any]]) -> dict[str, Any]:
         sizes = ", ".join(f"{shape[2]}x{shape[1]}" for shape in shapes)
         raise InputError(f"images of different sizes in one batch ({sizes}): use a crop preprocess or "
                          "--batch-size 1")
-    return {"A": torch.stack([s["A"] for s in samples]), "B": torch.stack([s["B"] for s in samples]),
-            "bad": [s["bad"] for s in samples if s["bad"]]}
+    batch = {key: torch.stack([s[key] for s in samples]) for key in ("A", "B", "labels_A", "labels_B")
+             if key in samples[0]}
+    return {**batch, "bad": [s["bad"] for s in samples if s["bad"]]}

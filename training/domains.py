@@ -13,6 +13,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from vidtrans.downstream.data import find_pairs
 from vidtrans.errors import InputError, UsageError
 from vidtrans.fsutil import atomic_write_text
 from vidtrans.images import IMAGE_EXTENSIONS, is_image_file, list_images, write_image
@@ -52,6 +53,34 @@ def layout_root(folder: Path, *, split: str) -> Path:
     if (folder / "images").is_dir() and (folder / "labels").is_dir():
         return folder / "images"
     return folder
+
+
+def labelled_root(spec: str, *, split: str) -> tuple[Path, str | None] | None:
+    """The dataset root (and the Cityscapes split) when `spec` names a labelled layout, GTA5 (`images/` +
+    `labels/`) or Cityscapes (`leftImg8bit/` + `gtFine/`); None for folders, videos and lists without labels."""
+    path = Path(spec).expanduser()
+    if not path.is_dir():
+        return None
+    root = layout_root(path, split=split)
+    if root.name == "images" and (root.parent / "labels").is_dir():
+        return root.parent, None
+    if root.parent.name == "leftImg8bit" and (root.parent.parent / "gtFine").is_dir():
+        return root.parent.parent, split
+    return None
+
+
+def find_label_maps(spec: str, items: list[Item], *, split: str) -> list[Path] | None:
+    """The label map of every item of a labelled dataset root (`labelled_root`), in order; None for a domain
+    without labels. An image of a labelled dataset without its label map is an InputError."""
+    found = labelled_root(spec, split=split)
+    if found is None:
+        return None
+    root, dataset_split = found
+    labels = dict(find_pairs(root, split=dataset_split))
+    unlabelled = [item.path for item in items if item.path not in labels]
+    if unlabelled:
+        raise InputError(f"{unlabelled[0]}: no label map in {root} (a labelled dataset's images all need one)")
+    return [labels[item.path] for item in items]
 
 
 def _key(path: Path, root: Path) -> str:

@@ -75,7 +75,8 @@ def export_run(run_dir: Path, *, name: str | None = None, register: bool = True,
         provenance={"training_run": str(run_dir.resolve()), "checkpoint": str(source.resolve()),
                     "mode": config.mode, "step": int(state["step"]), "epoch": int(state["epoch"]),
                     "seed": config.seed, "domain_a": config.data.domain_a, "domain_b": config.data.domain_b,
-                    "settings": flat_settings(config)},
+                    "settings": flat_settings(config),
+                    **({"semantic_segmenter": state["semantic_segmenter"]} if "semantic_segmenter" in state else {})},
     )
     return save_model(destination, info, generators[0], generators[1] if len(generators) == 2 else None,
                       overwrite=True)

@@ -9,9 +9,11 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from vidtrans.errors import InputError
+from vidtrans.segmenter.spec import SegmenterSpec
 from vidtrans.training.config import TrainConfig
 from vidtrans.training.data import (
     EpochBatches,
+    LabelMaps,
     PairedDataset,
     UnpairedDataset,
     collate,
@@ -19,7 +21,14 @@ from vidtrans.training.data import (
     scaled_size,
 )
 from vidtrans.training.distributed import DistContext, local_main_first
-from vidtrans.training.domains import Item, describe_empty, find_sources, pair_items, resolve_items
+from vidtrans.training.domains import (
+    Item,
+    describe_empty,
+    find_label_maps,
+    find_sources,
+    pair_items,
+    resolve_items,
+)
 
 
 @dataclass(frozen=True)
@@ -51,10 +60,20 @@ def _domain(label: str, spec: str, config: TrainConfig, frames_dir: Path, ctx: D
     return root, items
 
 
-def build_data(config: TrainConfig, *, frames_dir: Path, ctx: DistContext) -> TrainingData:
+def _label_maps(spec: str, items: list[Item], config: TrainConfig, label_spec: SegmenterSpec) -> LabelMaps | None:
+    files = find_label_maps(spec, items, split=config.data.split)
+    if files is None:
+        return None
+    return LabelMaps(tuple(files), classes=label_spec.num_classes, ignore=label_spec.ignore_index)
+
+
+def build_data(config: TrainConfig, *, frames_dir: Path, ctx: DistContext,
+               label_spec: SegmenterSpec | None = None) -> TrainingData:
     """Resolve both domains (extracting video frames once), pair them for pix2pix, and build the loader.
 
-    With `--direction BtoA` the domains swap, so domain A is always the generator's input.
+    With `--direction BtoA` the domains swap, so domain A is always the generator's input. With `label_spec`
+    (the semantic loss's segmenter) the batches also hold the label maps of the domains that are labelled
+    datasets (GTA5 or Cityscapes layout), checked against the segmenter's classes.
     """
     data = config.data
     specs = (data.domain_a, data.domain_b) if data.direction == "AtoB" else (data.domain_b, data.domain_a)
@@ -69,8 +88,10 @@ def build_data(config: TrainConfig, *, frames_dir: Path, ctx: DistContext) -> Tr
         dataset = PairedDataset([(a.path, b.path) for a, b in pairs], data, seed=config.seed, multiple=multiple)
         counts = (len(pairs), len(pairs))
     else:
+        labels = [_label_maps(spec, items, config, label_spec) if label_spec is not None else None
+                  for spec, items in zip(specs, (items_a, items_b))]
         dataset = UnpairedDataset([i.path for i in items_a], [i.path for i in items_b], data, seed=config.seed,
-                                  multiple=multiple)
+                                  multiple=multiple, labels_a=labels[0], labels_b=labels[1])
         counts = (len(items_a), len(items_b))
     (first,), _ = read_substituting([dataset.a], 0)  # type: ignore[attr-defined]
     training_size = scaled_size(first.shape[1], first.shape[0], data, multiple)

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from vidtrans.errors import UsageError
-from vidtrans.training.config import TrainConfig, load_config
+from vidtrans.training.config import PATH_SETTINGS, TrainConfig, load_config
 from vidtrans.training.rundir import load_run_config
 
 
@@ -15,10 +15,11 @@ def resolve_run(domain_a: str | Path | None, domain_b: str | Path | None, settin
                 runs_dir: str | Path = "runs") -> tuple[TrainConfig, Path]:
     """The config and folder of a new run (domains, a config file, then `settings` on top) or of the run
     `resume` (its saved config with the `settings` a resumed run may change)."""
-    settings = dict(settings)
-    for key, domain in (("domain_a", domain_a), ("domain_b", domain_b)):
-        if domain:
-            settings[key] = str(Path(domain).expanduser().absolute())
+    settings = {**settings, **{key: domain for key, domain in (("domain_a", domain_a), ("domain_b", domain_b))
+                               if domain}}
+    for key in PATH_SETTINGS:
+        if settings.get(key):
+            settings[key] = str(Path(settings[key]).expanduser().absolute())
     if resume is not None:
         if config_file is not None:
             raise UsageError("--config cannot be combined with --resume (the run's own config.yaml is used)")

@@ -39,6 +39,7 @@ from vidtrans.training.inputs import TrainingData, build_data
 from vidtrans.training.models import GanModel, Runtime
 from vidtrans.training.pix2pix import Pix2Pix
 from vidtrans.training.rundir import RunDir
+from vidtrans.training.semantic import SemanticConsistency, SourceSegmenter, check_same_segmenter, open_source_segmenter
 
 if TYPE_CHECKING:
     from vidtrans.training.logs import RunLog
@@ -60,9 +61,13 @@ class TrainResult:
     model: ModelDirectory | None
 
 
-def build_model(config: TrainConfig, runtime: Runtime, *, rank: int = 0) -> GanModel:
-    """The CycleGAN or pix2pix model of `config`, its weights drawn from the current torch RNG."""
-    return (CycleGAN if config.mode == "cyclegan" else Pix2Pix)(config, runtime, rank=rank)
+def build_model(config: TrainConfig, runtime: Runtime, *, rank: int = 0,
+                semantic: SemanticConsistency | None = None) -> GanModel:
+    """The CycleGAN (with `semantic`, the loss of `--semantic-loss`) or pix2pix model of `config`, its weights
+    drawn from the current torch RNG."""
+    if config.mode == "cyclegan":
+        return CycleGAN(config, runtime, rank=rank, semantic=semantic)
+    return Pix2Pix(config, runtime, rank=rank)
 
 
 def runtime_for(config: TrainConfig, ctx: DistContext) -> Runtime:
@@ -113,6 +118,7 @@ class Trainer:
         self.losses: dict[str, float] = {}
         self.saved_at: tuple[int, int] | None = None
         self.training_size: tuple[int, int] = (0, 0)
+        self.segmenter: SourceSegmenter | None = None
 
     def run_training(self, *, resume: bool, overwrite: bool, restart: bool = False) -> TrainResult:
         config, ctx, run = self.config, self.ctx, self.run
@@ -125,14 +131,19 @@ class Trainer:
         else:
             on_main(ctx, lambda: (run.prepare_new(overwrite=overwrite or restart), run.write_config(config)))
         try:
-            data = build_data(config, frames_dir=run.frames, ctx=ctx)
+            if config.optim.semantic_loss > 0:
+                self.segmenter = open_source_segmenter(Path(config.optim.semantic_segmenter))
+            data = build_data(config, frames_dir=run.frames, ctx=ctx,
+                              label_spec=self.segmenter.spec if self.segmenter is not None else None)
+            semantic = None if self.segmenter is None else self.segmenter.loss(
+                training_size=data.training_size, device=ctx.device, compile=config.compile)
         except VidtransError:
             if not resume and ctx.is_main:  # a run that could not start leaves nothing behind
                 shutil.rmtree(run.path, ignore_errors=True)
             raise
         self.training_size = data.training_size
         torch.manual_seed(config.seed)
-        model = build_model(config, self.runtime, rank=ctx.rank)
+        model = build_model(config, self.runtime, rank=ctx.rank, semantic=semantic)
         torch.manual_seed(_stream_seed(config.seed, 2, ctx.rank))
         if point is not None:
             self._restore(point, model)
@@ -157,6 +168,8 @@ class Trainer:
                 console.warn(f"skipping {reason}")
         state = point.state
         resume_config(state["config"], flat_settings(self.config), where=str(point.path))
+        if self.segmenter is not None:
+            check_same_segmenter(state.get("semantic_segmenter"), self.segmenter, where=point.path)
         model.load_state_dict(state["model"])
         self.step, self.epoch = int(state["step"]), int(state["epoch"])
         self.samples_in_epoch = int(state["samples_in_epoch"])
@@ -180,6 +193,7 @@ class Trainer:
             "config": config_to_dict(self.config), "step": self.step, "epoch": self.epoch,
             "samples_in_epoch": self.samples_in_epoch, "model": model.state_dict(), "ranks": ranks,
             "skipped": sorted(self.skipped), "training_size": list(self.training_size),
+            **({"semantic_segmenter": self.segmenter.to_json()} if self.segmenter is not None else {}),
         })
         if self.samples_in_epoch == 0 and self.epoch > 0 and (
                 self.epoch % self.config.save_every == 0 or self.epoch == self.config.optim.total_epochs):
@@ -232,7 +246,9 @@ class Trainer:
                     if self._finished():  # checked here so that a run ending with an epoch also closes it
                         break
                     self._note_skipped(batch["bad"])
-                    losses = model.train_step(model.to_device(batch["A"]), model.to_device(batch["B"]))
+                    labels = {f"labels_{d.lower()}": batch[f"labels_{d}"].to(ctx.device, non_blocking=True)
+                              for d in "AB" if f"labels_{d}" in batch}
+                    losses = model.train_step(model.to_device(batch["A"]), model.to_device(batch["B"]), **labels)
                     self.step += 1
                     self.samples_in_epoch += len(batch["A"]) * ctx.world_size
                     window.add(losses)

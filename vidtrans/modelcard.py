@@ -62,6 +62,11 @@ def _training(info: ModelInfo) -> list[str]:
         shown = {k: settings[k] for k in ("preprocess", "load_size", "crop_size", "gan_mode", "lambda_cycle",
                                           "lambda_identity", "lr", "net_d", "ndf") if k in settings}
         lines.append("- Settings: " + ", ".join(f"{k} {v}" for k, v in shown.items()) + ".")
+    segmenter = prov.get("semantic_segmenter")
+    if settings.get("semantic_loss") and isinstance(segmenter, Mapping):
+        digest = dict(segmenter.get("sha256") or {}).get("segmenter.safetensors", "?")
+        lines.append(f"- Semantic-consistency loss (CyCADA) of weight {settings['semantic_loss']}, with the frozen "
+                     f"source-domain segmenter `{segmenter.get('path', '?')}` (weights sha256 `{digest}`).")
     return lines
 
 

@@ -6,6 +6,7 @@ U-Net (`segnet`), labelled-image loading and augmentation (`data`), and training
 
 from vidtrans.downstream.data import SegmentationData, find_pairs, load_dataset, load_pairs, read_label
 from vidtrans.downstream.experiment import (
+    REAL_TRAIN_FIRST_SEED,
     TEST_FIRST_SEED,
     TRAIN_FIRST_SEED,
     ConditionResult,
@@ -25,7 +26,7 @@ from vidtrans.downstream.train import (
 )
 
 __all__ = [
-    "TEST_FIRST_SEED", "TRAIN_FIRST_SEED", "ConditionResult", "DownstreamReport", "DownstreamSettings", "SegNet",
+    "REAL_TRAIN_FIRST_SEED", "TEST_FIRST_SEED", "TRAIN_FIRST_SEED", "ConditionResult", "DownstreamReport", "DownstreamSettings", "SegNet",
     "SegNetConfig", "SegmentationData", "SegmentationScores", "TrainResult", "TrainSettings", "build_segnet",
     "confusion_matrix", "evaluate", "find_pairs", "load_dataset", "load_pairs", "read_label", "run_downstream",
     "scores_from_confusion", "train_segnet",

@@ -1,28 +1,38 @@
 """The downstream experiment (CyCADA in miniature): does translating game frames help a segmenter on real ones?
 
-One small segmentation network (same architecture, seed and schedule) is trained three times:
+One small segmentation network (same architecture, seed and schedule) is trained on each of:
 
     (a) game        game renders of the training scenes with their labels (no adaptation)
     (b) translated  the same game renders translated game -> real by a vidtrans model with `vidtrans synth`
-                    (the labelled-dataset path users run), same labels
-    (c) real        real renders of the same training scenes with their labels (the oracle)
+                    (the labelled-dataset path users run), same labels; one condition per model
+    (c) real        real renders with their labels (the oracle)
 
-and each is scored on real renders of held-out scenes. (a), (b) and (c) use the same scene seeds, so
-geometry and labels are identical and only the image style differs; (c) is the best a translation can
-do. The gap closed is (b - a) / (c - a).
+and each is scored on real renders of held-out scenes. The gap a model closes is (b - a) / (c - a).
+
+Two settings of what the scenes hold (`content_shift`):
+
+- False (the default): one content for all (`vidtrans.scenes`' game content). (c) is the real look of the
+  *same* training scenes, so geometry and labels are identical and only the look differs; (c) is the best a
+  translation can do, and the held-out scenes are game content in the real look.
+- True: the domains differ in content as GTA5 and Cityscapes do (docs/scenes.md). (a) and (b) are game content,
+  (c) and the held-out scenes are real content in the real look: other scenes, with the ego-vehicle hood at
+  the bottom of every frame, labelled 255 and ignored in training and scoring. A translation that paints
+  trees into the sky or a hood over the road makes labels that lie, and (b) pays for it.
 
 Resolutions: scenes are rendered, and the game images translated, at `render_size` (default 512x256, the
 scale the demo model is trained at: a generator applied at another scale blurs and smears); every image is
 then area-downsampled, and every label map nearest-neighbour downsampled, to `size` (default 256x128), where
 the segmenters train and are scored.
 
-Seeds: training scenes are TRAIN_FIRST_SEED, +1, ...; evaluation scenes TEST_FIRST_SEED, +1, ... Both lie far
+Seeds: training scenes are TRAIN_FIRST_SEED, +1, ... (with `content_shift`, the real-content training scenes
+are REAL_TRAIN_FIRST_SEED, +1, ...: other scenes); evaluation scenes TEST_FIRST_SEED, +1, ... All lie far
 above the seeds models are trained on (`vidtrans.scenes` datasets start at seed 0), so a translation model
 trained on fewer than 100 000 scenes from seed 0 has never seen an evaluation scene, and the segmenters never
 see one either.
 
-Two sanity modes replace the model: `translation="identity"` uses the game images as (b), so b == a;
-`translation="real"` uses the real renders as (b), a perfect translation, so b == c.
+Two sanity modes replace the models: `translation="identity"` uses the game images as (b), so b == a;
+`translation="real"` uses the real renders of the game training scenes as (b), a perfect translation that
+keeps every label (without `content_shift` these are (c)'s images, so b == c).
 """
 
 from __future__ import annotations
@@ -31,7 +41,7 @@ import json
 import math
 import shutil
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal, get_args
@@ -51,22 +61,25 @@ from vidtrans.scenes import CLASS_NAMES, write_scene_dataset
 Translation = Literal["model", "identity", "real"]
 TRANSLATIONS: tuple[str, ...] = get_args(Translation)
 TRAIN_FIRST_SEED = 100_000
+REAL_TRAIN_FIRST_SEED = 150_000  # the real-content training scenes of `content_shift`
 TEST_FIRST_SEED = 200_000
-MAX_COUNT = TEST_FIRST_SEED - TRAIN_FIRST_SEED
-WORK_FOLDERS = ("train", "test", "translated")  # the sub-folders of work_dir the experiment writes
-REPORT_VERSION = 1
+MAX_COUNT = REAL_TRAIN_FIRST_SEED - TRAIN_FIRST_SEED
+WORK_FOLDERS = ("train", "train-real", "test", "translated")  # the sub-folders of work_dir the experiment writes
+REPORT_VERSION = 2
 
 
 @dataclass(frozen=True)
 class DownstreamSettings:
     """Everything that decides the experiment's result.
 
-    `render_size` (width, height) is where scenes are rendered and translated; `size` where the segmenters
-    train and are scored (see the module docstring).
+    `models` are the translation models, one condition (b) each; `render_size` (width, height) is where scenes
+    are rendered and translated; `size` where the segmenters train and are scored; `content_shift` gives the
+    real domain its own content (see the module docstring).
     """
 
-    model: str = "demo"
+    models: tuple[str, ...] = ("demo",)
     translation: Translation = "model"
+    content_shift: bool = False
     train_count: int = 200
     test_count: int = 100
     size: tuple[int, int] = (256, 128)
@@ -80,6 +93,8 @@ class DownstreamSettings:
     def __post_init__(self) -> None:
         if self.translation not in TRANSLATIONS:
             raise UsageError(f"translation must be one of {', '.join(TRANSLATIONS)}; got {self.translation!r}")
+        if self.translation == "model" and not self.models:
+            raise UsageError("give at least one translation model")
         for name in ("train_count", "test_count"):
             value = getattr(self, name)
             if not 1 <= value <= MAX_COUNT:
@@ -107,6 +122,12 @@ class DownstreamSettings:
         return range(TRAIN_FIRST_SEED, TRAIN_FIRST_SEED + self.train_count)
 
     @property
+    def real_train_seeds(self) -> range:
+        """The scenes of (c): the game training scenes, or with `content_shift` real-content ones."""
+        first = REAL_TRAIN_FIRST_SEED if self.content_shift else TRAIN_FIRST_SEED
+        return range(first, first + self.train_count)
+
+    @property
     def test_seeds(self) -> range:
         return range(TEST_FIRST_SEED, TEST_FIRST_SEED + self.test_count)
 
@@ -126,27 +147,28 @@ class ConditionResult:
 
 @dataclass(frozen=True)
 class DownstreamReport:
-    """The three conditions, the share of the (a)-(c) gap that (b) closes, the settings and timings."""
+    """The conditions, the share of the (a)-(c) gap that each (b) closes, the settings and timings."""
 
     settings: DownstreamSettings
-    model: Mapping[str, Any]  # name, path and generator sha256 of the translation model ({} in sanity modes)
+    models: tuple[Mapping[str, Any], ...]  # name, path and generator sha256 per translation model (none in sanity modes)
     game: ConditionResult
-    translated: ConditionResult
+    translated: tuple[ConditionResult, ...]  # one per model, or the sanity translation
     real: ConditionResult
-    gap_closed: float | None  # (b - a) / (c - a); None when c == a
+    gap_closed: tuple[float | None, ...]  # (b - a) / (c - a) per translated condition; None when c == a
     evaluated_classes: tuple[str, ...]
     timings: Mapping[str, float] = field(default_factory=dict)  # seconds per stage, and "total"
     environment: Mapping[str, Any] = field(default_factory=dict)  # device, torch version and threads, network size
 
     @property
-    def conditions(self) -> tuple[ConditionResult, ConditionResult, ConditionResult]:
-        return self.game, self.translated, self.real
+    def conditions(self) -> tuple[ConditionResult, ...]:
+        return self.game, *self.translated, self.real
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dictionary (NaN becomes None)."""
         doc = {"report_version": REPORT_VERSION, "experiment": "vidtrans.downstream", **asdict(self)}
-        doc["settings"]["train_seeds"] = [self.settings.train_seeds.start, self.settings.train_seeds.stop - 1]
-        doc["settings"]["test_seeds"] = [self.settings.test_seeds.start, self.settings.test_seeds.stop - 1]
+        for name in ("train_seeds", "real_train_seeds", "test_seeds"):
+            seeds = getattr(self.settings, name)
+            doc["settings"][name] = [seeds.start, seeds.stop - 1]
         return _finite(doc)
 
     def write_json(self, path: Path) -> None:
@@ -159,26 +181,34 @@ class DownstreamReport:
     def format_table(self) -> str:
         """A plain-text summary: mIoU per condition, the gap closed, and per-class IoU (in percent)."""
         s = self.settings
+        real = (f"{s.train_count} real-content scenes (seeds {s.real_train_seeds.start}-{s.real_train_seeds.stop - 1})"
+                if s.content_shift else "the same scenes")
         lines = [
             f"downstream segmentation at {s.size[0]}x{s.size[1]} (rendered and translated at {s.render_size[0]}x"
-            f"{s.render_size[1]}): train on {s.train_count} scenes "
-            f"(seeds {s.train_seeds.start}-{s.train_seeds.stop - 1}), evaluate on {s.test_count} held-out real "
-            f"scenes (seeds {s.test_seeds.start}-{s.test_seeds.stop - 1}), {s.steps} steps of batch {s.batch_size}",
+            f"{s.render_size[1]}): train on {s.train_count} game scenes "
+            f"(seeds {s.train_seeds.start}-{s.train_seeds.stop - 1}; the oracle on {real}), evaluate on "
+            f"{s.test_count} held-out real{'-content' if s.content_shift else ''} scenes in the real look "
+            f"(seeds {s.test_seeds.start}-{s.test_seeds.stop - 1}), {s.steps} steps of batch {s.batch_size}",
             "",
-            f"{'condition':<16}{'mIoU':>7}{'pixel acc':>11}{'loss':>8}{'train':>9}  trained on",
+            f"{'condition':<24}{'mIoU':>7}{'pixel acc':>11}{'loss':>8}{'train':>9}{'gap closed':>12}  trained on",
         ]
-        for label, result in zip("abc", self.conditions):
-            lines.append(f"({label}) {result.name:<12}{_pct(result.miou):>7}{_pct(result.pixel_accuracy):>11}"
-                         f"{result.final_loss:>8.3f}{result.train_seconds:>8.0f}s  {result.description}")
-        gap = "n/a (c == a)" if self.gap_closed is None else f"{100 * self.gap_closed:.1f}%"
-        lines += ["", f"gap closed by the translation, (b - a) / (c - a): {gap}", "",
-                  f"{'IoU per class':<16}{'(a)':>7}{'(b)':>7}{'(c)':>7}"]
+        gaps = ("",) + tuple("n/a" if gap is None else f"{100 * gap:.1f}%" for gap in self.gap_closed) + ("",)
+        for label, result, gap in zip(self._labels(), self.conditions, gaps):
+            lines.append(f"{label + ' ' + result.name:<24}{_pct(result.miou):>7}{_pct(result.pixel_accuracy):>11}"
+                         f"{result.final_loss:>8.3f}{result.train_seconds:>8.0f}s{gap:>12}  {result.description}")
+        lines += ["", "gap closed by a translation: (b - a) / (c - a)", "",
+                  f"{'IoU per class':<16}" + "".join(f"{label:>7}" for label in self._labels())]
         for name in self.evaluated_classes:
             lines.append(f"{name:<16}" + "".join(f"{_pct(r.iou[name]):>7}" for r in self.conditions))
         timings = ", ".join(f"{k} {v:.1f}s" for k, v in self.timings.items())
         environment = ", ".join(f"{k} {v}" for k, v in self.environment.items())
         lines += ["", f"timings: {timings}", f"environment: {environment}"]
         return "\n".join(lines)
+
+    def _labels(self) -> list[str]:
+        """(a), (b) or (b1), (b2), ..., (c)."""
+        count = len(self.translated)
+        return ["(a)", *(["(b)"] if count == 1 else [f"(b{i})" for i in range(1, count + 1)]), "(c)"]
 
 
 def _pct(value: float | None) -> str:
@@ -246,74 +276,92 @@ def _condition(name: str, description: str, data: SegmentationData, test: Segmen
 _DEFAULTS = DownstreamSettings
 
 
-def run_downstream(work_dir: Path, *, model: str | Path | ModelDirectory = _DEFAULTS.model,
-                   translation: Translation = _DEFAULTS.translation, train_count: int = _DEFAULTS.train_count,
-                   test_count: int = _DEFAULTS.test_count, size: tuple[int, int] = _DEFAULTS.size,
-                   render_size: tuple[int, int] = _DEFAULTS.render_size,
+def _translation_models(models: Sequence[str | Path | ModelDirectory], render_size: tuple[int, int],
+                        ) -> list[ModelDirectory]:
+    """The models, resolved; a warning for each trained at another scale than the scenes are translated at."""
+    from vidtrans.registry import resolve_model
+
+    found = [model if isinstance(model, ModelDirectory) else resolve_model(model) for model in models]
+    for model in found:
+        trained_at = model.info.training_size
+        if trained_at is not None and tuple(trained_at) != render_size:
+            warn(f"{model.name} was trained at {trained_at[0]}x{trained_at[1]} but the scenes are translated at "
+                 f"{render_size[0]}x{render_size[1]}; a generator applied at another scale translates worse "
+                 f"(see render_size)")
+    return found
+
+
+def run_downstream(work_dir: Path, *, models: Sequence[str | Path | ModelDirectory] = _DEFAULTS.models,
+                   translation: Translation = _DEFAULTS.translation, content_shift: bool = _DEFAULTS.content_shift,
+                   train_count: int = _DEFAULTS.train_count, test_count: int = _DEFAULTS.test_count,
+                   size: tuple[int, int] = _DEFAULTS.size, render_size: tuple[int, int] = _DEFAULTS.render_size,
                    steps: int = _DEFAULTS.steps, batch_size: int = _DEFAULTS.batch_size, lr: float = _DEFAULTS.lr,
                    seed: int = _DEFAULTS.seed, device: str = _DEFAULTS.device, overwrite: bool = False,
                    progress: bool = True) -> DownstreamReport:
-    """Render the scenes, translate the game training images, train and score the three segmenters.
+    """Render the scenes, translate the game training images with each model, train and score the segmenters.
 
-    Writes `train/` and `test/` (scene datasets) and `translated/` (the `vidtrans synth` output for the
-    game training set) under `work_dir`, which must be empty or new unless `overwrite` (then only those
-    sub-folders are replaced). `progress=False` silences the messages and progress bars on stderr. See the
-    module docstring for the conditions and the seeds.
+    Writes `train/` and `test/` (scene datasets; with `content_shift` also `train-real/`) and
+    `translated/N-NAME/` (the `vidtrans synth` output of model N for the game training set) under `work_dir`,
+    which must be empty or new unless `overwrite` (then only those sub-folders are replaced). `progress=False`
+    silences the messages and progress bars on stderr. See the module docstring for the conditions and seeds.
     """
     from vidtrans.devices import resolve_device
-    from vidtrans.registry import resolve_model
 
-    settings = DownstreamSettings(model=str(model.path if isinstance(model, ModelDirectory) else model),
-                                  translation=translation, train_count=train_count, test_count=test_count,
-                                  size=(int(size[0]), int(size[1])),
-                                  render_size=(int(render_size[0]), int(render_size[1])), steps=steps,
-                                  batch_size=batch_size, lr=lr, seed=seed, device=device)
+    settings = DownstreamSettings(
+        models=tuple(str(m.path if isinstance(m, ModelDirectory) else m) for m in models) if translation == "model"
+        else (), translation=translation, content_shift=content_shift, train_count=train_count,
+        test_count=test_count, size=(int(size[0]), int(size[1])),
+        render_size=(int(render_size[0]), int(render_size[1])), steps=steps, batch_size=batch_size, lr=lr, seed=seed,
+        device=device)
     torch_device = resolve_device(device)
-    found = None
-    if translation == "model":
-        found = model if isinstance(model, ModelDirectory) else resolve_model(model)
-        trained_at = found.info.training_size
-        if trained_at is not None and tuple(trained_at) != settings.render_size:
-            warn(f"{found.name} was trained at {trained_at[0]}x{trained_at[1]} but the scenes are translated at "
-                 f"{settings.render_size[0]}x{settings.render_size[1]}; a generator applied at another scale "
-                 f"translates worse (see render_size)")
+    found = _translation_models(models, settings.render_size) if translation == "model" else []
     work_dir = Path(work_dir)
     _prepare_work_dir(work_dir, overwrite)
     timings: dict[str, float] = {}
     started = clock = time.perf_counter()
 
     width, height = settings.render_size
-    _say(progress, f"rendering {train_count} training and {test_count} evaluation scenes at {width}x{height}")
+    content = "real" if content_shift else "game"
+    _say(progress, f"rendering {train_count} training and {test_count} evaluation scenes at {width}x{height}"
+                   + (" (the real domain with real content)" if content_shift else ""))
     write_scene_dataset(work_dir / "train", count=train_count, width=width, height=height, first_seed=TRAIN_FIRST_SEED)
-    write_scene_dataset(work_dir / "test", count=test_count, width=width, height=height, first_seed=TEST_FIRST_SEED)
+    if content_shift:
+        write_scene_dataset(work_dir / "train-real", count=train_count, width=width, height=height,
+                            first_seed=REAL_TRAIN_FIRST_SEED, content="real")
+    write_scene_dataset(work_dir / "test", count=test_count, width=width, height=height, first_seed=TEST_FIRST_SEED,
+                        content=content)
     game = load_dataset(work_dir / "train" / "game", size=settings.size)
-    real = load_dataset(work_dir / "train" / "real", size=settings.size)
+    real = load_dataset(work_dir / ("train-real" if content_shift else "train") / "real", size=settings.size)
     test = load_dataset(work_dir / "test" / "real", size=settings.size)
     timings["render"], clock = time.perf_counter() - clock, time.perf_counter()
 
-    if found is not None:
-        _say(progress, f"translating {train_count} game images with {found.name} ({found.path})")
-        _translate(found, work_dir / "train" / "game", work_dir / "translated", device=str(torch_device),
-                   progress=progress)
-        translated = load_dataset(work_dir / "translated", size=settings.size)
-        description = f"game renders translated by {found.name!r}"
-        timings["translate"], clock = time.perf_counter() - clock, time.perf_counter()
-    elif translation == "identity":
-        translated, description = game, "game renders, untranslated (identity sanity check)"
-    else:
-        translated, description = real, "real renders (perfect-translation sanity check)"
+    translated: list[tuple[str, str, SegmentationData]] = []
+    for index, model in enumerate(found, 1):
+        _say(progress, f"translating {train_count} game images with {model.name} ({model.path})")
+        out = work_dir / "translated" / f"{index}-{model.name}"
+        _translate(model, work_dir / "train" / "game", out, device=str(torch_device), progress=progress)
+        translated.append((model.name, f"game renders translated by {model.name!r}",
+                           load_dataset(out, size=settings.size)))
+        timings[f"translate_{index}"], clock = time.perf_counter() - clock, time.perf_counter()
+    if translation == "identity":
+        translated.append(("translated", "game renders, untranslated (identity sanity check)", game))
+    elif translation == "real":
+        ideal = load_dataset(work_dir / "train" / "real", size=settings.size) if content_shift else real
+        translated.append(("translated", "real renders of the game scenes (perfect-translation sanity check)", ideal))
 
     results = []
-    for name, text, data in (("game", "game renders", game), ("translated", description, translated),
-                             ("real", "real renders of the same scenes (oracle)", real)):
+    for name, text, data in (("game", "game renders", game), *translated,
+                             ("real", "real renders of real-content scenes (oracle)" if content_shift
+                              else "real renders of the same scenes (oracle)", real)):
         results.append(_condition(name, text, data, test, settings, torch_device, progress))
-        timings[f"train_and_evaluate_{name}"], clock = time.perf_counter() - clock, time.perf_counter()
+        timings[f"train_and_evaluate_{len(results)}-{name}"], clock = time.perf_counter() - clock, time.perf_counter()
     timings["total"] = time.perf_counter() - started
 
-    a, b, c = (r.miou for r in results)
+    a, c = results[0].miou, results[-1].miou
     environment = {"device": str(torch_device), "torch": torch.__version__, "threads": torch.get_num_threads(),
                    "segnet_parameters": count_parameters(build_segnet())}
-    return DownstreamReport(settings=settings, model=_model_record(found) if found else {}, game=results[0],
-                            translated=results[1], real=results[2], gap_closed=(b - a) / (c - a) if c != a else None,
+    return DownstreamReport(settings=settings, models=tuple(_model_record(model) for model in found),
+                            game=results[0], translated=tuple(results[1:-1]), real=results[-1],
+                            gap_closed=tuple((r.miou - a) / (c - a) if c != a else None for r in results[1:-1]),
                             evaluated_classes=tuple(k for k, v in results[0].iou.items() if v is not None),
                             timings=timings, environment=environment)

@@ -11,7 +11,8 @@ on GTA5-layout (images/ + labels/) or Cityscapes-layout (leftImg8bit/ + gtFine/)
 
 With `ego_vehicle` the network learns one more class, "ego vehicle": the ignore-labelled regions that touch the
 bottom edge of a frame (the hood of the recording car, which Cityscapes and vidtrans' real-content scenes label
-255). Other ignore pixels stay ignored.
+255). Other ignore pixels stay ignored. With `augment` every training image gets a random look
+(`vidtrans.downstream.augment`), for a source-domain segmenter that must label translated images.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ import torch
 
 import vidtrans
 from vidtrans.console import Progress
+from vidtrans.downstream.augment import PhotometricJitter
 from vidtrans.downstream.data import SegmentationData, load_dataset
 from vidtrans.downstream.segnet import SegNetConfig
 from vidtrans.downstream.train import SegmentationScores, TrainSettings, evaluate, train_segnet
@@ -58,6 +60,7 @@ class SegmenterTrainOptions:
     seed: int = _DEFAULTS.seed
     widths: tuple[int, ...] = SegNetConfig().widths
     ego_vehicle: bool = False
+    augment: bool = False
     split: str | None = None
     validation: Path | None = None
     device: str = "auto"
@@ -144,7 +147,7 @@ def _spec_document(spec: SegmenterSpec, options: SegmenterTrainOptions, data: Se
                      "size": list(options.size),
                      "crop": list(options.crop) if options.crop else None, "steps": options.steps,
                      "batch_size": options.batch_size, "lr": options.lr, "seed": options.seed,
-                     "ego_vehicle": options.ego_vehicle, "final_loss": final_loss, "seconds": round(seconds, 1),
+                     "ego_vehicle": options.ego_vehicle, "augment": options.augment, "final_loss": final_loss, "seconds": round(seconds, 1),
                      "device": str(device), "threads": torch.get_num_threads(), "torch": torch.__version__,
                      "vidtrans": vidtrans.__version__},
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
@@ -179,7 +182,8 @@ def train_segmenter(data: Path | Sequence[Path], out_dir: Path,
     settings = options.train_settings()
     with Progress(settings.steps, unit="steps", description="training the segmenter", enabled=options.progress) as bar:
         result = train_segnet(train_data, settings, config=config, device=device,
-                              on_step=lambda _, loss: bar.update(1, loss=f"{loss:.3f}"))
+                              on_step=lambda _, loss: bar.update(1, loss=f"{loss:.3f}"),
+                              transform=PhotometricJitter(options.seed) if options.augment else None)
     validation = None
     if options.validation is not None:
         validation = evaluate(result.net, _load([options.validation], options, None, ego_class), device=device)

@@ -158,6 +158,10 @@ def frozen_segmenter(folder: Path, *, device: str | torch.device = "cpu") -> Seg
         raise ModelError(f"{weights}: sha256 differs from the one in {SPEC_FILE} (a damaged or replaced file)")
     net = SegNet(config)
     state = read_safetensors(weights)
+    head = state.get("head.weight")
+    if head is not None and head.shape[0] != spec.num_classes:
+        raise ModelError(f"{weights}: the network labels {head.shape[0]} classes, but {SPEC_FILE} names "
+                         f"{spec.num_classes}")
     check_state_dict(net, state, source=weights)
     net.load_state_dict(state, strict=True)
     net.requires_grad_(False)
