@@ -7,6 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import torch
 
 from vidtrans.bench import BenchOptions, bench
 from vidtrans.cli import main
@@ -55,3 +56,16 @@ def test_bench_refuses_bad_options(capsys: pytest.CaptureFixture[str]) -> None:
         BenchOptions(batch_size=0)
     with pytest.raises(UsageError, match="--arch"):
         random_model("resnet_12blocks", 8, Path("unused"))
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_bench_in_a_cuda_graph_compile_mode_keeps_no_overwritten_output(tmp_path: Path,
+                                                                       tiny_model: ModelDirectory) -> None:
+    """reduce-overhead replays CUDA graphs: the output bench keeps past the timed runs must be its own copy
+    (reading an overwritten CUDA-graph output raises)."""
+    runtime = RuntimeOptions(backend="torch", device="cuda", precision="fp16", compile=True,
+                             compile_mode="reduce-overhead")
+    report = bench(tiny_model, workdir=tmp_path, options=BenchOptions(runtime=runtime, size=(64, 48), batch_size=4,
+                                                                      frames=8, warmup=2, end_to_end=False))
+    assert all(s.frames > 0 and s.seconds > 0 for s in report.stages)

@@ -81,3 +81,18 @@ def test_doctor_without_pyav_fails_the_cpu_path() -> None:
     assert checks["pyav"]["status"] == "missing" and checks["pyav"]["fix"] == "pip install av"
     assert checks["cpu path"]["status"] == "error" and checks["python"]["status"] == "ok"
     assert done.stderr.strip() == "vidtrans: error: the CPU path does not work (see the `cpu path` line)"
+
+
+def test_doctor_warns_when_onnxruntime_gpu_and_torch_differ_in_cuda_major(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    import vidtrans.ortpackages as ortpackages
+
+    monkeypatch.setattr(ortpackages, "build_info", lambda: {"package_name": "onnxruntime-gpu",
+                                                            "__version__": onnxruntime.__version__,
+                                                            "cuda_version": "12.8"})
+    monkeypatch.setattr(torch.version, "cuda", "13.0")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert main(["doctor", "--json"]) == 0
+    check = {c["name"]: c for c in json.loads(capsys.readouterr().out)["checks"]}["onnxruntime"]
+    assert check["status"] == "warning" and check["details"]["cuda"] == "12.8"
+    assert check["fix"].startswith("onnxruntime-gpu was built for CUDA 12.8 but torch for CUDA 13.0")
