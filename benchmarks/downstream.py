@@ -8,7 +8,7 @@
 
 Prints the table to stdout (progress goes to stderr); see `vidtrans.downstream.experiment` for the design.
 
-Measured on the 2-core CPU machine, defaults, bundled demo (ResNet-6, ngf 16, 2000 steps; generator sha256
+Measured on the 2-core CPU machine, defaults, the demo model of 2026-11-25 (ResNet-6, ngf 16; generator sha256
 91c29439...): mIoU (a) game 19.5, (b) translated 49.0, (c) real 59.6, gap closed 73.6%, 2:10 wall (render 13 s,
 translate 19 s, about 32 s per segmenter). Seeds 1 and 2 give gaps of 75.4% and 72.1%; (a) varies most
 (14.9-19.5). The identity and real sanity runs give b == a and b == c exactly.

@@ -123,6 +123,14 @@ def test_synth_on_ray_agrees_with_the_local_engine_resumes_and_reports_bad_items
     assert (on_ray / "manifest.parts" / "part-0-of-1.jsonl").read_bytes() == parts
     assert {name: (on_ray / name).stat().st_mtime_ns for name in before} == before
 
+    # the local engine resumes what Ray wrote: the same manifest, so nothing to do and the same merge
+    merged = (on_ray / "manifest.jsonl").read_text().splitlines()[:-1]
+    assert main(["synth", str(data), str(on_ray), *args]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert (summary["engine"], summary["translated"], summary["already_done"]) == ("local", 0, 16)
+    assert (on_ray / "manifest.jsonl").read_text().splitlines()[:-1] == merged
+    assert {name: (on_ray / name).stat().st_mtime_ns for name in before} == before
+
     # a file that cannot be written stops the job with one line naming it, not a Ray traceback
     shutil.copy(data / "images" / "00001.png", data / "images" / "00013b.png")
     (on_ray / "images" / "00013b.png").mkdir()
