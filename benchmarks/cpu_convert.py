@@ -144,8 +144,9 @@ def main() -> int:
         vidtrans_convert(clip, work / "warm", extra)  # the ONNX export lands in the cache, as on a second run
         quiet = measure(clip, work, args.repeats, extra, busy=False)
         busy = measure(clip, work, args.repeats, extra, busy=True)
-    doc = {"convert_args": args.convert_args, "frames": FRAMES, "size": "512x256", "ffmpeg": shutil.which("ffmpeg") or "PyAV", "quiet": quiet,
-           "busy": busy, "vidtrans_busy_slowdown": round(quiet["vidtrans_fps"] / busy["vidtrans_fps"], 2),
+    doc = {"convert_args": args.convert_args, "frames": FRAMES, "size": "512x256",
+           "ffmpeg": shutil.which("ffmpeg") or "PyAV", "quiet": quiet, "busy": busy,
+           "vidtrans_busy_slowdown": round(quiet["vidtrans_fps"] / busy["vidtrans_fps"], 2),
            "reference_busy_slowdown": round(quiet["reference_fps"] / busy["reference_fps"], 2)}
     print(json.dumps(doc, indent=2))
     if args.json:

@@ -26,8 +26,8 @@ from vidtrans.downstream.train import (
 )
 
 __all__ = [
-    "REAL_TRAIN_FIRST_SEED", "TEST_FIRST_SEED", "TRAIN_FIRST_SEED", "ConditionResult", "DownstreamReport", "DownstreamSettings", "SegNet",
-    "SegNetConfig", "SegmentationData", "SegmentationScores", "TrainResult", "TrainSettings", "build_segnet",
+    "REAL_TRAIN_FIRST_SEED", "TEST_FIRST_SEED", "TRAIN_FIRST_SEED", "ConditionResult", "DownstreamReport",
+    "DownstreamSettings", "SegNet", "SegNetConfig", "SegmentationData", "SegmentationScores", "TrainResult", "TrainSettings", "build_segnet",
     "confusion_matrix", "evaluate", "find_pairs", "load_dataset", "load_pairs", "read_label", "run_downstream",
     "scores_from_confusion", "train_segnet",
 ]

@@ -150,7 +150,7 @@ class DownstreamReport:
     """The conditions, the share of the (a)-(c) gap that each (b) closes, the settings and timings."""
 
     settings: DownstreamSettings
-    models: tuple[Mapping[str, Any], ...]  # name, path and generator sha256 per translation model (none in sanity modes)
+    models: tuple[Mapping[str, Any], ...]  # name, path, generator sha256 per model (none in sanity modes)
     game: ConditionResult
     translated: tuple[ConditionResult, ...]  # one per model, or the sanity translation
     real: ConditionResult
