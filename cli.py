@@ -590,8 +590,8 @@ def segmenter_train_command(
 
     options = SegmenterTrainOptions(size=parse_size(size), crop=parse_size(crop) if crop else None, steps=steps,
                                     batch_size=batch_size, lr=lr, seed=seed, ego_vehicle=ego_vehicle, augment=augment,
-                                    split=split,
-                                    validation=validation, device=device, overwrite=overwrite, progress=not quiet)
+                                    split=split, validation=validation, device=device, overwrite=overwrite,
+                                    progress=not quiet)
     summary = train_segmenter(data, output, options)
     typer.echo("\n".join(summary.lines()))
 
